@@ -1,0 +1,1 @@
+"""Vendor HTTP clients. They know wire formats and error classes; they never import ``tasks``."""

@@ -1,0 +1,100 @@
+"""The shared HTTP layer: one pooled ``requests.Session`` per process, timeouts, error classes.
+
+Every vendor answer is classified once, here: 2xx ok; 408/409?/429/5xx and network errors retryable
+(with the vendor's ``Retry-After`` when given); other 4xx permanent. Quick in-process retries for
+connection resets only (tenacity); durable retries with backoff belong to the Celery task.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
+
+RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+_sessions: dict[int, requests.Session] = {}
+
+
+def session() -> requests.Session:
+    """The process's pooled session (a new one after fork: sockets must not be shared by children)."""
+    pid = os.getpid()
+    s = _sessions.get(pid)
+    if s is None:
+        s = requests.Session()
+        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        _sessions.clear()
+        _sessions[pid] = s
+    return s
+
+
+@dataclass
+class VendorError(Exception):
+    """A vendor call that did not succeed; ``retryable`` says whether trying again can help."""
+
+    message: str
+    retryable: bool
+    status: int | None = None
+    retry_after_s: float | None = None
+    body: str = ""
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status}" if self.status else "network"
+        return f"{status}: {self.message}"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def classify(response: requests.Response) -> VendorError | None:
+    if 200 <= response.status_code < 300:
+        return None
+    body = response.text[:2000]
+    return VendorError(
+        message=body or response.reason or "error",
+        retryable=response.status_code in RETRYABLE_STATUS,
+        status=response.status_code,
+        retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+        body=body,
+    )
+
+
+@retry(retry=retry_if_exception_type(requests.ConnectionError), stop=stop_after_attempt(2),
+       wait=wait_random(0.05, 0.2), reraise=True)
+def _send(method: str, url: str, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
+    return session().request(method, url, timeout=timeout, **kwargs)
+
+
+def call(method: str, url: str, *, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
+    """Send one request; return the 2xx response or raise a classified ``VendorError``."""
+    try:
+        response = _send(method, url, timeout, **kwargs)
+    except requests.Timeout as exc:
+        raise VendorError(f"timeout: {type(exc).__name__}", retryable=True) from exc
+    except requests.RequestException as exc:
+        raise VendorError(f"network error: {type(exc).__name__}", retryable=True) from exc
+    error = classify(response)
+    if error is not None:
+        raise error
+    return response

@@ -1,0 +1,28 @@
+"""Broker inspection shared by the receiver, the CLI and tests: queue depths over kombu (both brokers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from celery import Celery
+
+
+def queue_depths(celery_app: Celery, queues: Iterable[str]) -> dict[str, int]:
+    """Messages ready in each queue (a passive declare; a queue not declared yet counts 0)."""
+    depths: dict[str, int] = {}
+    with celery_app.connection_for_read() as conn:
+        for name in queues:
+            channel = conn.channel()
+            try:
+                depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+            except Exception as exc:  # noqa: BLE001 - AMQP raises NOT_FOUND for an undeclared queue
+                if "NOT_FOUND" in str(exc) or "404" in str(exc):
+                    depths[name] = 0
+                else:
+                    raise
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # noqa: BLE001 - a channel closed by a 404 cannot be closed again
+                    pass
+    return depths

@@ -1,0 +1,236 @@
+"""Configuration as data: load the YAML files under ``config/`` and validate them with marshmallow.
+
+Errors name the file, the key path and the problem, e.g.
+``config/sources.yaml: sources.genesys.signature.encoding: Must be one of: hex, base64.``
+A config is loaded once per process at start-up; secrets are never read from YAML, only the names of
+the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+SOURCE_NAMES = ("genesys", "cxone", "ztp", "iot")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+PRIORITIES = ("critical", "default", "bulk")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names file, key and problem."""
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = "raise"
+
+
+class SignatureSchema(_Strict):
+    scheme = fields.String(required=True, validate=validate.OneOf(["hmac-sha256", "standard-webhooks"]))
+    header = fields.String(load_default="X-Signature-256")
+    encoding = fields.String(load_default="hex", validate=validate.OneOf(["hex", "base64"]))
+    prefix = fields.String(load_default="")
+    tolerance_s = fields.Integer(load_default=300, validate=validate.Range(min=1, max=3600))
+
+
+class PayloadKeySchema(_Strict):
+    fields_ = fields.List(fields.String(), required=True, data_key="fields", validate=validate.Length(min=1))
+    window_s = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class IdempotencySchema(_Strict):
+    header = fields.String(load_default=None, allow_none=True)
+    window_s = fields.Integer(load_default=86400, validate=validate.Range(min=1))
+    payload_keys = fields.List(fields.Nested(PayloadKeySchema), load_default=list)
+
+
+class RateSchema(_Strict):
+    limit = fields.Integer(required=True, validate=validate.Range(min=1))
+    per_seconds = fields.Integer(load_default=1, validate=validate.Range(min=1))
+
+
+class SourceSchema(_Strict):
+    signature = fields.Nested(SignatureSchema, required=True)
+    secrets_env = fields.String(required=True)
+    max_body_bytes = fields.Integer(load_default=65536, validate=validate.Range(min=64, max=10 * 1024 * 1024))
+    ingress_rate = fields.Nested(RateSchema, load_default=lambda: {"limit": 500, "per_seconds": 1})
+    idempotency = fields.Nested(IdempotencySchema, load_default=dict)
+    platform = fields.String(required=True)
+    severity = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+
+
+class SourcesFileSchema(_Strict):
+    sources = fields.Dict(keys=fields.String(validate=validate.OneOf(SOURCE_NAMES)),
+                          values=fields.Nested(SourceSchema), required=True)
+
+
+class TimeoutSchema(_Strict):
+    connect_s = fields.Float(load_default=3.05, validate=validate.Range(min=0.01))
+    read_s = fields.Float(load_default=10.0, validate=validate.Range(min=0.01))
+
+
+class RetrySchema(_Strict):
+    max_attempts = fields.Integer(load_default=6, validate=validate.Range(min=1, max=50))
+    base_s = fields.Float(load_default=1.0, validate=validate.Range(min=0))
+    cap_s = fields.Float(load_default=60.0, validate=validate.Range(min=0))
+
+
+class TargetSchema(_Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(["pagerduty"]))
+    timeout = fields.Nested(TimeoutSchema, load_default=dict)
+    retry = fields.Nested(RetrySchema, load_default=dict)
+
+
+class TargetsFileSchema(_Strict):
+    targets = fields.Dict(keys=fields.String(), values=fields.Nested(TargetSchema), required=True)
+
+
+class MatchSchema(_Strict):
+    source = fields.List(fields.String(), load_default=None)
+    kind = fields.List(fields.String(), load_default=None)
+    metric_type = fields.List(fields.String(), load_default=None)
+    severity = fields.List(fields.String(validate=validate.OneOf(SEVERITIES)), load_default=None)
+    status = fields.List(fields.String(validate=validate.OneOf(["firing", "resolved"])), load_default=None)
+    business_impact = fields.List(fields.String(), load_default=None)
+    error_code_regex = fields.String(load_default=None)
+
+
+class RouteTargetSchema(_Strict):
+    target = fields.String(required=True)
+    priority = fields.String(load_default="default", validate=validate.OneOf(PRIORITIES))
+
+
+class RuleSchema(_Strict):
+    name = fields.String(required=True)
+    match = fields.Nested(MatchSchema, load_default=dict)
+    targets = fields.List(fields.Nested(RouteTargetSchema), required=True, validate=validate.Length(min=1))
+
+
+class RoutingFileSchema(_Strict):
+    rules = fields.List(fields.Nested(RuleSchema), required=True, validate=validate.Length(min=1))
+
+
+class LinkSchema(_Strict):
+    href = fields.String(required=True)
+    text = fields.String(load_default="")
+
+
+class BusinessUnitSchema(_Strict):
+    pagerduty_routing_key_env = fields.String(required=True)
+    links = fields.List(fields.Nested(LinkSchema), load_default=list)
+
+
+class EntitySchema(_Strict):
+    business_unit = fields.String(required=True)
+    name = fields.String(load_default=None)
+
+
+class MappingsFileSchema(_Strict):
+    entities = fields.Dict(keys=fields.String(), values=fields.Nested(EntitySchema), load_default=dict)
+    business_units = fields.Dict(keys=fields.String(), values=fields.Nested(BusinessUnitSchema), required=True)
+    default_routing_key_env = fields.String(required=True)
+
+    @validates_schema
+    def _units_exist(self, data: dict[str, Any], **_: Any) -> None:
+        units = data.get("business_units", {})
+        bad = {f"entities.{k}.business_unit": [f"unknown business unit {v['business_unit']!r}"]
+               for k, v in data.get("entities", {}).items() if v["business_unit"] not in units}
+        if bad:
+            raise ValidationError(bad)
+
+
+class ServiceFileSchema(_Strict):
+    ledger_ttl_s = fields.Integer(load_default=7 * 86400, validate=validate.Range(min=60))
+    pipeline_grain = fields.String(load_default="chain", validate=validate.OneOf(["chain", "fused"]))
+    retry_after_s = fields.Integer(load_default=5, validate=validate.Range(min=1))
+
+
+FILES: dict[str, type[Schema]] = {
+    "sources.yaml": SourcesFileSchema,
+    "targets.yaml": TargetsFileSchema,
+    "routing.yaml": RoutingFileSchema,
+    "mappings.yaml": MappingsFileSchema,
+    "service.yaml": ServiceFileSchema,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    sources: dict[str, dict[str, Any]]
+    targets: dict[str, dict[str, Any]]
+    rules: list[dict[str, Any]]
+    mappings: dict[str, Any]
+    service: dict[str, Any]
+    directory: Path
+
+
+def _flatten(messages: Any, path: str = "") -> list[str]:
+    if isinstance(messages, dict):
+        out: list[str] = []
+        for key, value in messages.items():
+            sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
+            out.extend(_flatten(value, sub))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{path or '<top>'}: {' '.join(messages)}"]
+    if isinstance(messages, list):
+        return [line for m in messages for line in _flatten(m, path)]
+    return [f"{path or '<top>'}: {messages}"]
+
+
+def _load_file(directory: Path, name: str, schema: type[Schema]) -> dict[str, Any]:
+    path = directory / name
+    label = f"{directory.name}/{name}"
+    if not path.exists():
+        if name == "service.yaml":
+            return schema().load({})
+        raise ConfigError(f"{label}: file missing")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{label}: <top>: must be a mapping")
+    try:
+        return schema().load(raw)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(f"{label}: {line}" for line in _flatten(exc.messages))) from exc
+
+
+def _cross_check(cfg: Config) -> list[str]:
+    problems = []
+    for i, rule in enumerate(cfg.rules):
+        for j, target in enumerate(rule["targets"]):
+            if target["target"] not in cfg.targets:
+                problems.append(f"routing.yaml: rules.{i}.targets.{j}.target: unknown target "
+                                f"{target['target']!r} (not in targets.yaml)")
+    return problems
+
+
+def load_config(directory: Path) -> Config:
+    """Load and validate every file; raise ConfigError listing every problem found."""
+    loaded: dict[str, Any] = {}
+    errors: list[str] = []
+    for name, schema in FILES.items():
+        try:
+            loaded[name] = _load_file(directory, name, schema)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    cfg = Config(
+        sources=loaded["sources.yaml"]["sources"],
+        targets=loaded["targets.yaml"]["targets"],
+        rules=loaded["routing.yaml"]["rules"],
+        mappings=loaded["mappings.yaml"],
+        service=loaded["service.yaml"],
+        directory=directory,
+    )
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return cfg

@@ -1,0 +1,109 @@
+"""The outcome ledger: every accepted event's stages and its one terminal outcome, in Redis.
+
+``accepted`` is counted at the receiver; each event then gets exactly one of ``dispatched``,
+``duplicate``, ``suppressed``, ``deferred``, ``dead_lettered`` (HSETNX: a second attempt to set an
+outcome is ignored and reported). The accounting check is: accepted == sum of outcome counters.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from switchboard.store import Keys
+
+OUTCOMES = ("dispatched", "duplicate", "suppressed", "deferred", "dead_lettered")
+
+# Lua so that setting the outcome and bumping its counter happen together or not at all.
+_SET_OUTCOME = """
+if redis.call('HSETNX', KEYS[1], 'outcome', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'reason', ARGV[2], 'finished_at', ARGV[3])
+  redis.call('INCR', KEYS[2])
+  return 1
+end
+return 0
+"""
+
+
+class Ledger:
+    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
+        self.r = client
+        self.keys = keys
+        self.ttl_s = ttl_s
+        self._set_outcome = client.register_script(_SET_OUTCOME)
+
+    def accept(self, event_id: str, source: str, received_at: float, idempotency: list[str]) -> None:
+        key = self.keys.ledger(event_id)
+        pipe = self.r.pipeline()
+        pipe.hset(key, mapping={"event_id": event_id, "source": source, "received_at": received_at,
+                                "idempotency_keys": json.dumps(idempotency)})
+        pipe.expire(key, self.ttl_s)
+        pipe.incr(self.keys.counter("accepted"))
+        pipe.execute()
+
+    def forget(self, event_id: str) -> None:
+        """Undo ``accept`` for an event whose publish failed (the sender was told 503)."""
+        pipe = self.r.pipeline()
+        pipe.delete(self.keys.ledger(event_id))
+        pipe.decr(self.keys.counter("accepted"))
+        pipe.execute()
+
+    def stage(self, event_id: str, stage: str, started: float, duration_ms: float, **note: Any) -> None:
+        entry = {"stage": stage, "at": started, "ms": round(duration_ms, 3), **note}
+        key = self.keys.ledger_stages(event_id)
+        pipe = self.r.pipeline()
+        pipe.rpush(key, json.dumps(entry, default=str))
+        pipe.expire(key, self.ttl_s)
+        pipe.execute()
+
+    def set_fields(self, event_id: str, **fields: Any) -> None:
+        self.r.hset(self.keys.ledger(event_id),
+                    mapping={k: v if isinstance(v, str | int | float) else json.dumps(v) for k, v in fields.items()})
+
+    def expect_targets(self, event_id: str, targets: list[str]) -> None:
+        self.r.hset(self.keys.ledger(event_id), mapping={"pending": len(targets), "targets": json.dumps(targets)})
+
+    def finish_target(self, event_id: str, target: str, result: str, detail: str = "") -> int:
+        """Record one target's terminal result; return how many targets are still pending."""
+        key = self.keys.ledger(event_id)
+        pipe = self.r.pipeline()
+        pipe.hset(key, f"target:{target}", json.dumps({"result": result, "detail": detail, "at": time.time()}))
+        pipe.hincrby(key, "pending", -1)
+        return int(pipe.execute()[1])
+
+    def target_results(self, event_id: str) -> dict[str, dict[str, Any]]:
+        data = self.r.hgetall(self.keys.ledger(event_id))
+        return {k.split(":", 1)[1]: json.loads(v) for k, v in data.items() if k.startswith("target:")}
+
+    def set_outcome(self, event_id: str, outcome: str, reason: str) -> bool:
+        """Record the terminal outcome; False if the event already had one (it is never overwritten)."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        return bool(self._set_outcome(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
+                                      args=[outcome, reason, time.time()]))
+
+    def trace(self, event_id: str) -> dict[str, Any] | None:
+        data = self.r.hgetall(self.keys.ledger(event_id))
+        if not data:
+            return None
+        stages = [json.loads(s) for s in self.r.lrange(self.keys.ledger_stages(event_id), 0, -1)]
+        out: dict[str, Any] = {
+            "event_id": event_id,
+            "source": data.get("source"),
+            "received_at": float(data["received_at"]) if "received_at" in data else None,
+            "alert_key": data.get("alert_key"),
+            "outcome": data.get("outcome"),
+            "reason": data.get("reason"),
+            "finished_at": float(data["finished_at"]) if "finished_at" in data else None,
+            "targets": self.target_results(event_id),
+            "stages": stages,
+        }
+        return out
+
+    def counts(self) -> dict[str, int]:
+        names = ["accepted", *(f"outcome:{o}" for o in OUTCOMES)]
+        values = self.r.mget([self.keys.counter(n) for n in names])
+        return {n.removeprefix("outcome:"): int(v or 0) for n, v in zip(names, values, strict=True)}

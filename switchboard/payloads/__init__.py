@@ -1,0 +1,1 @@
+"""Pure builders of vendor request bodies from canonical alerts (no HTTP here)."""

@@ -1,0 +1,31 @@
+"""Pure pipeline stages: ``stage(alert, ctx) -> alert | Outcome``.
+
+No Celery, no HTTP, no Redis here: the Celery tasks in ``tasks/`` load the context, call a stage and
+pass its result on, so every stage is testable on its own and the chain's grain can change freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchboard.config import Config
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A stage's decision that ends the event's journey here (recorded in the ledger)."""
+
+    kind: str
+    reason: str
+
+
+@dataclass
+class StageContext:
+    config: Config
+    env: dict[str, str] = field(default_factory=dict)
+    now: float = 0.0
+
+
+Alert = dict[str, Any]
+STAGE_ORDER = ("normalize", "dedupe", "enrich", "gate", "route")

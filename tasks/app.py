@@ -1,0 +1,65 @@
+"""The Celery application: broker from the environment, settings chosen for safety (DESIGN.md).
+
+acks_late + reject_on_worker_lost (a crash redelivers, bounded by task_retry_on_worker_lost which
+counts against max_retries), prefetch 1, JSON only, task events on so Flower sees every task, and
+publisher confirms on RabbitMQ so a 202 means the broker has the message.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from switchboard.settings import Settings, load_settings
+
+INGEST_QUEUE = "ingest"
+DISPATCH_QUEUES = ("dispatch.critical", "dispatch.default", "dispatch.bulk")
+ALL_QUEUES = (INGEST_QUEUE, *DISPATCH_QUEUES)
+TASK_ROUTES = {
+    "switchboard.stage.*": {"queue": INGEST_QUEUE},
+    "switchboard.ingest": {"queue": INGEST_QUEUE},
+    "switchboard.housekeeping": {"queue": INGEST_QUEUE},
+    # dispatch has no static queue: route picks dispatch.<priority> per target at publish time
+    "switchboard.dispatch": {"queue": "dispatch.default"},
+}
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("switchboard", set_as_current=False)
+    transport_options: dict[str, object] = {}
+    if settings.broker_url.startswith(("amqp", "pyamqp")):
+        transport_options["confirm_publish"] = True
+    else:
+        # Longer than any countdown we ever use (retries are capped at 5 minutes).
+        transport_options["visibility_timeout"] = 3600
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_retry_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_queues=[Queue(name) for name in ALL_QUEUES],
+        task_default_queue=INGEST_QUEUE,
+        task_routes=TASK_ROUTES,
+        task_create_missing_queues=False,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "housekeeping": {"task": "switchboard.housekeeping", "schedule": 30.0},
+        },
+        timezone="UTC",
+    )
+    return app
+
+
+app = make_celery(load_settings())
+app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.housekeeping")

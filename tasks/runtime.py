@@ -1,0 +1,40 @@
+"""Per-process worker context: settings, validated config, Redis, ledger, clients (built once, lazily)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+
+import redis
+
+from switchboard.config import Config, load_config
+from switchboard.dead_letters import DeadLetters
+from switchboard.ledger import Ledger
+from switchboard.settings import Settings, load_settings
+from switchboard.stages import StageContext
+from switchboard.store import Keys, redis_client
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: Config
+    redis: redis.Redis
+    keys: Keys
+    ledger: Ledger
+    dead_letters: DeadLetters
+
+    def stage_context(self) -> StageContext:
+        return StageContext(config=self.config, env=self.settings.env, now=time.time())
+
+
+@cache
+def runtime() -> Runtime:
+    settings = load_settings()
+    config = load_config(settings.config_dir)
+    client = redis_client(settings.redis_url)
+    keys = Keys(settings.key_prefix)
+    return Runtime(settings=settings, config=config, redis=client, keys=keys,
+                   ledger=Ledger(client, keys, config.service["ledger_ttl_s"]),
+                   dead_letters=DeadLetters(client, keys))

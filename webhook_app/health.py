@@ -1,0 +1,35 @@
+"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: broker and Redis reachable)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+health_bp = Blueprint("health", __name__)
+
+
+@health_bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@health_bp.get("/readyz")
+def readyz():
+    state = current_app.extensions["switchboard"]
+    checks: dict[str, str] = {}
+    try:
+        state.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+        checks["redis"] = f"down: {type(exc).__name__}"
+    try:
+        with state.celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["broker"] = f"down: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    response.status_code = 200 if ready else 503
+    if not ready:
+        response.headers["Retry-After"] = str(state.config.service["retry_after_s"])
+    return response

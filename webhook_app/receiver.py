@@ -1,0 +1,124 @@
+"""``POST /webhooks/<source>``: size -> content type -> signature -> rate -> JSON -> schema ->
+idempotency -> publish (confirmed) -> 202. Answers exactly per DESIGN.md's table; nothing rejected is
+enqueued, and a failed publish releases the idempotency keys so the sender's retry is accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery import Celery
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from switchboard.config import Config
+from switchboard.idempotency import IdempotencyStore
+from switchboard.ingress_limit import check_ingress
+from switchboard.ledger import Ledger
+from switchboard.settings import Settings
+from switchboard.store import Keys
+from tasks.pipeline import ingest_signature
+from webhook_app.request_checks import Rejection, idempotency_keys, parse_json, verify_signature
+from webhook_app.schemas import validate_payload
+
+log = logging.getLogger("switchboard.receiver")
+receiver_bp = Blueprint("receiver", __name__)
+
+
+@dataclass
+class ReceiverState:
+    settings: Settings
+    config: Config
+    redis: redis.Redis
+    keys: Keys
+    idempotency: IdempotencyStore
+    ledger: Ledger
+    celery: Celery
+
+
+def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Rejection(413, {"error": "body too large", "limit_bytes": limit})
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise Rejection(413, {"error": "body too large", "limit_bytes": limit})
+    return body
+
+
+def _unavailable(state: ReceiverState, what: str) -> Rejection:
+    retry_after = str(state.config.service["retry_after_s"])
+    return Rejection(503, {"error": f"{what} unavailable, retry later"}, {"Retry-After": retry_after})
+
+
+@receiver_bp.post("/webhooks/<source>")
+def receive(source: str) -> Response:
+    state: ReceiverState = current_app.extensions["switchboard"]
+    try:
+        return _receive(state, source)
+    except Rejection as rejection:
+        log.info("rejected webhook source=%s status=%s reason=%s", source, rejection.status,
+                 rejection.body.get("error"))
+        return _answer(rejection.status, rejection.body, rejection.headers)
+
+
+def _receive(state: ReceiverState, source: str) -> Response:
+    source_cfg = state.config.sources.get(source)
+    if source_cfg is None:
+        raise Rejection(404, {"error": "unknown source", "sources": sorted(state.config.sources)})
+    body = _read_body(source_cfg["max_body_bytes"])
+    if request.mimetype != "application/json":
+        raise Rejection(415, {"error": "Content-Type must be application/json"})
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    now = time.time()
+    secrets = [s.strip() for s in (state.settings.secret(source_cfg["secrets_env"]) or "").split(",") if s.strip()]
+    webhook_id = verify_signature(source_cfg, body, headers, secrets, now)
+    try:
+        rate = source_cfg["ingress_rate"]
+        wait = check_ingress(state.redis, state.keys, source, rate["limit"], rate["per_seconds"], now)
+    except redis.RedisError as exc:
+        raise _unavailable(state, "state store") from exc
+    if wait:
+        raise Rejection(429, {"error": "source over its ingress rate"}, {"Retry-After": str(wait)})
+    payload = parse_json(body)
+    errors = validate_payload(source, payload)
+    if errors:
+        raise Rejection(422, {"error": "payload does not match the schema", "fields": errors})
+    return _accept(state, source, source_cfg, body, headers, payload, webhook_id, now)
+
+
+def _accept(state: ReceiverState, source: str, source_cfg: dict[str, Any], body: bytes, headers: dict[str, str],
+            payload: dict[str, Any], webhook_id: str | None, now: float) -> Response:
+    event_id = uuid.uuid4().hex
+    keys = idempotency_keys(source, source_cfg, state.keys, body, headers, payload, webhook_id)
+    try:
+        earlier = state.idempotency.claim(keys, event_id)
+        if earlier:
+            return _answer(200, {"status": "duplicate", "event_id": earlier})
+        state.ledger.accept(event_id, source, now, [k.key for k in keys])
+    except redis.RedisError as exc:
+        raise _unavailable(state, "state store") from exc
+    envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
+    try:
+        ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"]).apply_async(retry=False)
+    except Exception as exc:  # noqa: BLE001 - any publish failure: release, answer 503, lose nothing
+        log.warning("publish failed for source=%s: %s", source, type(exc).__name__)
+        try:
+            state.idempotency.release(keys, event_id)
+            state.ledger.forget(event_id)
+        except redis.RedisError:
+            log.error("could not release idempotency keys of unpublished event %s", event_id)
+        raise _unavailable(state, "broker") from exc
+    log.info("accepted webhook source=%s event_id=%s", source, event_id)
+    return _answer(202, {"status": "accepted", "event_id": event_id})

@@ -1,0 +1,93 @@
+"""Pure request checks of the receiver: body parsing, signature dispatch, idempotency keys.
+
+Each failure raises ``Rejection`` carrying the exact status and JSON body the receiver answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchboard.idempotency import IdempotencyKey
+from switchboard.signatures import SignatureError, verify_hmac_header, verify_standard_webhooks
+from switchboard.store import Keys
+
+
+@dataclass
+class Rejection(Exception):
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys (they hide what the sender meant)."""
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except UnicodeDecodeError as exc:
+        raise Rejection(400, {"error": "body is not valid UTF-8"}) from exc
+    except RecursionError as exc:
+        raise Rejection(400, {"error": "body is nested too deeply"}) from exc
+    except ValueError as exc:
+        raise Rejection(400, {"error": "body is not valid JSON", "detail": str(exc)[:200]}) from exc
+
+
+def verify_signature(source_cfg: dict[str, Any], body: bytes, headers: dict[str, str], secrets: list[str],
+                     now: float) -> str | None:
+    """Verify per the source's scheme; return the Standard Webhooks message id when there is one."""
+    sig = source_cfg["signature"]
+    try:
+        if sig["scheme"] == "standard-webhooks":
+            return verify_standard_webhooks(body, headers, secrets, now=now, tolerance_s=sig["tolerance_s"])
+        verify_hmac_header(body, headers.get(sig["header"].lower()), secrets,
+                           encoding=sig["encoding"], prefix=sig["prefix"])
+        return None
+    except SignatureError as exc:
+        raise Rejection(401, {"error": "invalid signature", "detail": str(exc)}) from exc
+
+
+def _bounded(value: str) -> str:
+    """Key material as sent, unless it is long or odd: then its hash (keys stay short and printable)."""
+    if len(value) <= 128 and value.isprintable():
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def idempotency_keys(source: str, source_cfg: dict[str, Any], keys: Keys, body: bytes,
+                     headers: dict[str, str], payload: dict[str, Any], webhook_id: str | None) -> list[IdempotencyKey]:
+    idem = source_cfg["idempotency"]
+    window = idem["window_s"]
+    out: list[IdempotencyKey] = []
+    if webhook_id is not None:
+        out.append(IdempotencyKey(keys.idem(source, "webhook-id", _bounded(webhook_id)), window))
+    else:
+        request_id = headers.get(idem["header"].lower()) if idem.get("header") else None
+        if request_id:
+            out.append(IdempotencyKey(keys.idem(source, "request-id", _bounded(request_id)), window))
+        else:
+            digest = hashlib.sha256(body).hexdigest()
+            out.append(IdempotencyKey(keys.idem(source, "body", digest), window))
+    for spec in idem["payload_keys"]:
+        names = spec["fields_"]
+        values = [payload.get(name) for name in names]
+        if any(v is None for v in values):
+            continue
+        material = "|".join(str(v) for v in values)
+        out.append(IdempotencyKey(keys.idem(source, "+".join(names), _bounded(material)), spec["window_s"]))
+    return out
