@@ -1,0 +1,63 @@
+"""Thread-safe in-memory record of the requests the vendor emulators received and what they answered."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+
+class Recorder:
+    """Keeps every request as ``{vendor, path, method, headers, json, status, at}`` in arrival order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+
+    def record(
+        self,
+        *,
+        vendor: str,
+        path: str,
+        method: str,
+        headers: Mapping[str, str],
+        json_body: Any,
+        status: int,
+    ) -> dict[str, Any]:
+        """Store one request; header names are lower-cased, ``json_body`` is the parsed body or None."""
+        entry = {
+            "vendor": vendor,
+            "path": path,
+            "method": method.upper(),
+            "headers": {name.lower(): value for name, value in headers.items()},
+            "json": copy.deepcopy(json_body),
+            "status": int(status),
+            "at": time.time(),
+        }
+        with self._lock:
+            self._entries.append(entry)
+        return copy.deepcopy(entry)
+
+    def entries(
+        self, vendor: str | None = None, path: str | None = None, *, include_rejected: bool = False
+    ) -> list[dict[str, Any]]:
+        """Copies of the matching entries; only accepted (2xx) ones unless ``include_rejected``."""
+        with self._lock:
+            selected = [
+                entry
+                for entry in self._entries
+                if (vendor is None or entry["vendor"] == vendor)
+                and (path is None or entry["path"] == path)
+                and (include_rejected or 200 <= entry["status"] < 300)
+            ]
+            return copy.deepcopy(selected)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

@@ -1,0 +1,119 @@
+"""Sandbox app factory and servers: ``create_app()`` wires the control and vendor blueprints onto one
+shared state; ``SandboxServer`` serves it on 127.0.0.1 in a daemon thread (tests); ``main`` serves it
+in the foreground (``python -m vendor_sandbox --port 8900``) until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import TracebackType
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from . import control, pagerduty
+from .common import EXTENSION, SandboxState
+
+HOST = "127.0.0.1"
+VENDOR_MODULES = (pagerduty,)
+
+
+def create_app(state: SandboxState | None = None) -> Flask:
+    """A Flask app with the control API and every vendor emulator, sharing ``state`` (fresh by default)."""
+    app = Flask("vendor_sandbox")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    state = state or SandboxState()
+    app.extensions[EXTENSION] = state
+    app.register_blueprint(control.blueprint)
+    for module in VENDOR_MODULES:
+        module.init_state(state)
+        app.register_blueprint(module.blueprint)
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class SandboxServer:
+    """The sandbox on ``http://127.0.0.1:<port>`` (port 0: any free one) in a daemon thread."""
+
+    def __init__(self, port: int = 0, *, app: Flask | None = None, quiet: bool = True) -> None:
+        self.app = app or create_app()
+        self._port = port
+        self._quiet = quiet
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> SandboxState:
+        return self.app.extensions[EXTENSION]
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("SandboxServer is not started")
+        return self._server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        if self._server is not None:
+            return self
+        handler = _QuietHandler if self._quiet else None
+        server = make_server(HOST, self._port, self.app, threaded=True, request_handler=handler)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="vendor-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in the foreground on 127.0.0.1 until SIGINT/SIGTERM; prints the URL when ready."""
+    parser = argparse.ArgumentParser(prog="python -m vendor_sandbox", description=__doc__)
+    parser.add_argument("--port", type=int, default=8900, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    args = parser.parse_args(argv)
+
+    stopping = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in signals}
+    server = SandboxServer(port=args.port, quiet=args.quiet)
+    try:
+        try:
+            server.start()
+        except OSError as exc:
+            print(f"vendor sandbox: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
+            return 2
+        print(f"vendor sandbox listening on {server.url}", flush=True)
+        while not stopping.wait(0.5):
+            pass
+        print("vendor sandbox stopping", flush=True)
+        return 0
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
