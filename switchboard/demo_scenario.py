@@ -1,0 +1,37 @@
+"""The demo's scenario as data: which sample to post, in what order, and what must come of it.
+
+ZTP and IoT samples reach PagerDuty through the catch-all rule until the Genesys work-item and dialer
+targets exist; their expectations will then change to those targets.
+"""
+
+from __future__ import annotations
+
+FIRST_WAVE = [
+    {"file": "genesys-trunk-down.json", "source": "genesys", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "critical", "routing_key": "sandbox-voice-network"}},
+    {"file": "genesys-queue-abandon.json", "source": "genesys", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "critical", "routing_key": "sandbox-cc-ops"}},
+    {"file": "cxone-trunk-health.json", "source": "cxone", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "warning", "routing_key": "sandbox-voice-network",
+            "timestamp": "2024-05-15T14:32:00Z"}},
+    {"file": "cxone-queue-status.json", "source": "cxone", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "warning", "routing_key": "sandbox-cc-ops"}},
+    {"file": "ztp-validation-failed.json", "source": "ztp", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "error", "routing_key": "sandbox-default"}},
+    {"file": "ztp-firmware-rollback.json", "source": "ztp", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "error", "routing_key": "sandbox-default"}},
+    {"file": "ztp-success-callback.json", "source": "ztp", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "info", "routing_key": "sandbox-default"}},
+    {"file": "iot-temp-critical.json", "source": "iot", "outcome": "dispatched",
+     "pd": {"event_action": "trigger", "severity": "critical", "routing_key": "sandbox-default"}},
+]
+
+# Posted after the first wave has settled: the recovery resolves the trunk-down incident.
+SECOND_WAVE = [
+    {"file": "genesys-trunk-up.json", "source": "genesys", "outcome": "dispatched",
+     "same_key_as": "genesys-trunk-down.json",
+     "pd": {"event_action": "resolve", "routing_key": "sandbox-voice-network"}},
+]
+
+# Re-posted with the same idempotency key (request id / payload key): must answer 200 duplicate.
+DUPLICATES = ["genesys-trunk-down.json", "iot-temp-critical.json"]

