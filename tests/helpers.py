@@ -1,0 +1,97 @@
+"""Test helpers: real services on loopback (receiver thread, Celery worker subprocess), env builders."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from switchboard.config import Config, load_config
+from switchboard.settings import load_settings
+from switchboard.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+QUEUES = "ingest,dispatch.critical,dispatch.default,dispatch.bulk"
+SECRETS = {
+    "SWITCHBOARD_SECRET_GENESYS": "genesys-test-secret,genesys-old-secret",
+    "SWITCHBOARD_SECRET_CXONE": "cxone-test-secret",
+    "SWITCHBOARD_SECRET_ZTP": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "SWITCHBOARD_SECRET_IOT": "whsec_dGVzdC1pb3Qtc2VjcmV0LWtleQ==",
+    "SWITCHBOARD_PD_KEY_DEFAULT": "rk-default",
+    "SWITCHBOARD_PD_KEY_VOICE_NETWORK": "rk-voice",
+    "SWITCHBOARD_PD_KEY_CC_OPS": "rk-ccops",
+}
+
+
+def service_env(broker_url: str, redis_url: str, pagerduty_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(SECRETS)
+    env.update({"SWITCHBOARD_BROKER_URL": broker_url, "SWITCHBOARD_REDIS_URL": redis_url,
+                "SWITCHBOARD_PAGERDUTY_URL": pagerduty_url, "SWITCHBOARD_KEY_PREFIX": prefix})
+    env.update(extra)
+    return env
+
+
+def config_with(directory: Path, **changes: Any) -> Config:
+    """The repo's config with some sections replaced (deep-copied so tests do not share state)."""
+    cfg = load_config(directory)
+    return replace(cfg, **{k: copy.deepcopy(v) for k, v in changes.items()})
+
+
+class ReceiverServer:
+    """The Flask receiver on a real loopback port, in a thread."""
+
+    def __init__(self, env: dict[str, str], config: Config | None = None) -> None:
+        from webhook_app import create_app
+
+        self.settings = load_settings(env)
+        self.app = create_app(self.settings, config)
+        self.state = self.app.extensions["switchboard"]
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ReceiverServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WorkerProcess:
+    """A real ``celery worker`` subprocess consuming every Switchboard queue."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, queues: str = QUEUES, concurrency: int = 2) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        self.env = env
+        self.cmd = [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "-Q", queues, "-n", self.name,
+                    "-c", str(concurrency), "-E", "-l", "info", "--without-gossip", "--without-mingle"]
+
+    def __enter__(self) -> WorkerProcess:
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: " ready." in self.log_path.read_text() or self.proc.poll() is not None, 60, 0.1,
+                 "celery worker ready")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
