@@ -172,7 +172,8 @@ def _flatten(messages: Any, path: str = "") -> list[str]:
     if isinstance(messages, dict):
         out: list[str] = []
         for key, value in messages.items():
-            sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
+            # "_schema" is a whole-object error; "value" is marshmallow's marker for a Dict entry's value
+            sub = path if key in ("_schema", "value") else (f"{path}.{key}" if path else str(key))
             out.extend(_flatten(value, sub))
         return out
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):

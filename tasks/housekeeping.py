@@ -10,7 +10,7 @@ from tasks.app import ALL_QUEUES, app
 from tasks.runtime import runtime
 
 
-@app.task(name="switchboard.housekeeping", queue="ingest")
+@app.task(name="switchboard.housekeeping")
 def housekeeping() -> dict:
     rt = runtime()
     snapshot = {"at": time.time(), "queues": queue_depths(app, ALL_QUEUES),

@@ -66,7 +66,7 @@ def fan_out(alert: dict[str, Any]) -> None:
 
 
 def _make_stage_task(name: str) -> Any:
-    @app.task(name=f"switchboard.stage.{name}", queue="ingest")
+    @app.task(name=f"switchboard.stage.{name}")
     def stage_task(data: dict[str, Any]) -> dict[str, Any]:
         return run_stage(name, data)
 
@@ -77,7 +77,7 @@ def _make_stage_task(name: str) -> Any:
 stage_tasks = {name: _make_stage_task(name) for name in STAGE_ORDER}
 
 
-@app.task(name="switchboard.ingest", queue="ingest")
+@app.task(name="switchboard.ingest")
 def ingest(envelope: dict[str, Any]) -> dict[str, Any]:
     """Every stage in one task (grain "fused"); each is still timed and traced by name."""
     data = envelope
