@@ -97,7 +97,8 @@ def test_config_errors_name_file_key_and_problem(tmp_path: Path) -> None:
     sources = tmp_path / "config" / "sources.yaml"
     sources.write_text(sources.read_text().replace("encoding: hex}", "encoding: rot13}", 1))
     routing = tmp_path / "config" / "routing.yaml"
-    routing.write_text(routing.read_text().replace("target: pagerduty, priority: bulk", "target: pagerduty, priority: soon"))
+    text = routing.read_text().replace("target: pagerduty, priority: bulk", "target: pagerduty, priority: soon")
+    routing.write_text(text)
     with pytest.raises(ConfigError) as exc:
         load_config(tmp_path / "config")
     text = str(exc.value)
