@@ -10,7 +10,17 @@ from pathlib import Path
 import click
 
 from switchboard.config import ConfigError, load_config
-from switchboard.settings import load_settings
+from switchboard.settings import Settings
+from switchboard.settings import load_settings as _load_env_settings
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, falling back to what a running ``switchboard up`` chose."""
+    import os
+
+    from switchboard.runner import running_env
+
+    return _load_env_settings({**running_env(), **os.environ})
 
 
 @click.group()

@@ -7,6 +7,7 @@ With no ``SWITCHBOARD_BROKER_URL`` / ``SWITCHBOARD_REDIS_URL`` it starts an embe
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -20,6 +21,17 @@ from switchboard.dev_defaults import dev_environment
 from switchboard.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNTIME_FILE = ROOT / "var" / "runtime.json"
+RUNTIME_KEYS = ("SWITCHBOARD_BROKER_URL", "SWITCHBOARD_REDIS_URL", "SWITCHBOARD_PAGERDUTY_URL", "PORT",
+                "SWITCHBOARD_KEY_PREFIX")
+
+
+def running_env() -> dict[str, str]:
+    """The URLs a running ``switchboard up`` chose (so ``send`` / ``trace`` in another shell find it)."""
+    try:
+        return json.loads(RUNTIME_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def free_port() -> int:
@@ -64,6 +76,7 @@ def up(procfile: Path = ROOT / "Procfile") -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     (ROOT / "var").mkdir(exist_ok=True)
+    RUNTIME_FILE.write_text(json.dumps({k: env[k] for k in RUNTIME_KEYS if env.get(k)}))
     manager = Manager()
     for note in notes:
         manager._system_print(f"switchboard: {note}\n")
@@ -72,6 +85,7 @@ def up(procfile: Path = ROOT / "Procfile") -> int:
     try:
         manager.loop()
     finally:
+        RUNTIME_FILE.unlink(missing_ok=True)
         if embedded is not None:
             embedded.stop()
     return manager.returncode or 0

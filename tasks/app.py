@@ -8,6 +8,7 @@ publisher confirms on RabbitMQ so a 202 means the broker has the message.
 from __future__ import annotations
 
 from celery import Celery
+from celery.app import trace
 from kombu import Queue
 
 from switchboard.settings import Settings, load_settings
@@ -22,6 +23,10 @@ TASK_ROUTES = {
     # dispatch has no static queue: route picks dispatch.<priority> per target at publish time
     "switchboard.dispatch": {"queue": "dispatch.default"},
 }
+
+
+# Celery logs every task's return value on success; ours are alerts, which can carry customer data.
+trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 
 
 def make_celery(settings: Settings) -> Celery:
