@@ -139,3 +139,23 @@ def test_accounting_accepted_equals_outcomes(pipeline: dict, clean_sandbox) -> N
     # every earlier test waited for its outcomes too, so the whole run must balance
     assert counts["accepted"] == sum(v for k, v in counts.items() if k != "accepted")
     assert len(pd_events(clean_sandbox)) == 20
+
+
+def test_fused_grain_runs_every_stage_in_one_task(pipeline: dict, clean_sandbox) -> None:
+    from switchboard.config import load_config
+    from switchboard.settings import load_settings
+    from tests.helpers import ReceiverServer, config_with
+
+    config_dir = load_settings(pipeline["env"]).config_dir
+    service = {**load_config(config_dir).service, "pipeline_grain": "fused"}
+    with ReceiverServer(pipeline["env"], config_with(config_dir, service=service)) as fused:
+        event_id = post_genesys({**pipeline, "url": fused.url},
+                                unique_trunk("genesys-trunk-down.json", f"t-{uuid.uuid4().hex[:6]}"))
+        trace = wait_outcome(pipeline, event_id)
+    assert trace["outcome"] == "dispatched"
+    assert [s["stage"] for s in trace["stages"]] == ["normalize", "dedupe", "enrich", "gate", "route",
+                                                      "dispatch:pagerduty"]
+    assert len(pd_events(clean_sandbox, dedup_key=trace["alert_key"])) == 1
+    # one switchboard.ingest task ran the stages (the chain's per-stage tasks are not involved)
+    log_path = pipeline["worker"].log_path
+    wait_for(lambda: "Task switchboard.ingest[" in log_path.read_text(), 10, 0.1, "ingest task in the worker log")
