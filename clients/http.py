@@ -1,6 +1,6 @@
 """The shared HTTP layer: one pooled ``requests.Session`` per process, timeouts, error classes.
 
-Every vendor answer is classified once, here: 2xx ok; 408/409?/429/5xx and network errors retryable
+Every vendor answer is classified once, here: 2xx ok; 408/425/429/5xx and network errors retryable
 (with the vendor's ``Retry-After`` when given); other 4xx permanent. Quick in-process retries for
 connection resets only (tenacity); durable retries with backoff belong to the Celery task.
 """

@@ -78,18 +78,17 @@ def trace(event_id: str) -> None:
 @click.option("--request-id", default=None, help="X-Request-Id / webhook-id to send (default: random).")
 def send(source: str, file: Path, url: str | None, request_id: str | None) -> None:
     """Sign FILE with SOURCE's configured secret and post it to the receiver."""
-    from switchboard.dev_defaults import dev_environment
+    from switchboard.dev_defaults import signing_secret
     from switchboard.sender import post_signed
 
     settings = load_settings()
     config = load_config(settings.config_dir)
     if source not in config.sources:
         raise click.ClickException(f"unknown source {source!r}; configured: {', '.join(sorted(config.sources))}")
-    cfg = config.sources[source]
-    secrets = {**dev_environment(config, settings.env), **settings.env}
     rid = request_id or f"cli-{time.time_ns()}"
-    response = post_signed(url or f"http://127.0.0.1:{settings.port}", source, cfg, file.read_bytes(),
-                           secrets[cfg["secrets_env"]].split(",")[0], request_id=rid, msg_id=f"msg_{rid}")
+    response = post_signed(url or f"http://127.0.0.1:{settings.port}", source, config.sources[source],
+                           file.read_bytes(), signing_secret(config, settings, source), request_id=rid,
+                           msg_id=f"msg_{rid}")
     click.echo(f"{response.status_code} {response.text.strip()}")
     sys.exit(0 if response.status_code in (200, 202) else 1)
 

@@ -18,7 +18,7 @@ import requests
 
 from switchboard.config import load_config
 from switchboard.demo_scenario import DUPLICATES, FIRST_WAVE, SECOND_WAVE
-from switchboard.dev_defaults import dev_environment
+from switchboard.dev_defaults import signing_secret
 from switchboard.ledger import Ledger
 from switchboard.runner import ROOT, free_port
 from switchboard.sender import post_signed
@@ -48,7 +48,6 @@ class Demo:
         redis_url = env.get("SWITCHBOARD_REDIS_URL") or f"redis://127.0.0.1:{env['SWITCHBOARD_EMBEDDED_REDIS_PORT']}/1"
         self.settings = load_settings({**env, "SWITCHBOARD_REDIS_URL": redis_url})
         self.config = load_config(self.settings.config_dir)
-        self.secrets = {**dev_environment(self.config, env), **env}
         self.ledger = Ledger(redis_client(redis_url), Keys(self.settings.key_prefix), 3600)
         self.rows: list[dict[str, Any]] = []
         self.failures: list[str] = []
@@ -73,10 +72,10 @@ class Demo:
 
     def post(self, spec: dict[str, Any], request_id: str) -> requests.Response:
         source = spec["source"]
-        cfg = self.config.sources[source]
         body = (SAMPLES / spec["file"]).read_bytes()
-        secret = self.secrets[cfg["secrets_env"]].split(",")[0]
-        return post_signed(self.base, source, cfg, body, secret, request_id=request_id, msg_id=f"msg_{request_id}")
+        return post_signed(self.base, source, self.config.sources[source], body,
+                           signing_secret(self.config, self.settings, source), request_id=request_id,
+                           msg_id=f"msg_{request_id}")
 
     def run_wave(self, wave: list[dict[str, Any]]) -> None:
         for spec in wave:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 
 from switchboard.config import Config
+from switchboard.settings import Settings
 
 
 def dev_secret(source: str, scheme: str) -> str:
@@ -31,3 +32,10 @@ def dev_environment(config: Config, env: dict[str, str]) -> dict[str, str]:
         if not env.get(name):
             added[name] = "sandbox-" + name.removeprefix("SWITCHBOARD_PD_KEY_").lower().replace("_", "-")
     return added
+
+
+def signing_secret(config: Config, settings: Settings, source: str) -> str:
+    """The secret ``send`` and the demo sign with: the source's newest, else the development one."""
+    cfg = config.sources[source]
+    configured = settings.secrets(cfg["secrets_env"])
+    return configured[0] if configured else dev_secret(source, cfg["signature"]["scheme"])

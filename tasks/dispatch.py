@@ -66,14 +66,18 @@ def finish(event_id: str, target: str, result: str, detail: str) -> None:
         rt.ledger.set_outcome(event_id, "dispatched", f"delivered to {', '.join(sorted(results))}")
 
 
+def dead_letter(alert: dict[str, Any], target: str, request: dict[str, Any], attempts: int, error: str) -> None:
+    """Write the dead letter (credentials redacted) and record the target as undeliverable."""
+    runtime().dead_letters.add(event_id=alert["event_id"], target=target, request=_redact(request),
+                               attempts=attempts, error=error, alert=alert)
+    finish(alert["event_id"], target, "dead_lettered", error[:300])
+
+
 class DispatchTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         # An unexpected error (not a vendor answer) must still end in a recorded outcome.
         alert, route = args[0], args[1]
-        rt = runtime()
-        rt.dead_letters.add(event_id=alert["event_id"], target=route["target"], request={},
-                            attempts=self.request.retries + 1, error=f"{type(exc).__name__}: {exc}", alert=alert)
-        finish(alert["event_id"], route["target"], "dead_lettered", f"{type(exc).__name__}")
+        dead_letter(alert, route["target"], {}, self.request.retries + 1, f"{type(exc).__name__}: {exc}")
 
 
 @app.task(bind=True, base=DispatchTask, name="switchboard.dispatch", max_retries=None)
@@ -101,9 +105,7 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
             raise self.retry(exc=exc, countdown=countdown) from exc
         rt.ledger.stage(event_id, f"dispatch:{target}", started, ms, result="dead_lettered", attempt=attempt,
                         error=str(exc)[:300])
-        rt.dead_letters.add(event_id=event_id, target=target, request=_redact(request), attempts=attempt,
-                            error=str(exc), alert=alert)
-        finish(event_id, target, "dead_lettered", str(exc)[:300])
+        dead_letter(alert, target, request, attempt, str(exc))
         return "dead_lettered"
     rt.redis.set(done_key, "1", ex=rt.config.service["ledger_ttl_s"])
     rt.ledger.stage(event_id, f"dispatch:{target}", started, (time.time() - started) * 1000,

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
 import threading
 import uuid
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from werkzeug.serving import make_server
 
-from switchboard.config import Config, load_config
+from switchboard.config import Config
 from switchboard.settings import load_settings
 from switchboard.waiting import wait_for
 
@@ -38,12 +35,6 @@ def service_env(broker_url: str, redis_url: str, pagerduty_url: str, prefix: str
                 "SWITCHBOARD_PAGERDUTY_URL": pagerduty_url, "SWITCHBOARD_KEY_PREFIX": prefix})
     env.update(extra)
     return env
-
-
-def config_with(directory: Path, **changes: Any) -> Config:
-    """The repo's config with some sections replaced (deep-copied so tests do not share state)."""
-    cfg = load_config(directory)
-    return replace(cfg, **{k: copy.deepcopy(v) for k, v in changes.items()})
 
 
 class ReceiverServer:

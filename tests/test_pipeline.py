@@ -144,11 +144,11 @@ def test_accounting_accepted_equals_outcomes(pipeline: dict, clean_sandbox) -> N
 def test_fused_grain_runs_every_stage_in_one_task(pipeline: dict, clean_sandbox) -> None:
     from switchboard.config import load_config
     from switchboard.settings import load_settings
-    from tests.helpers import ReceiverServer, config_with
+    from tests.helpers import ReceiverServer
 
-    config_dir = load_settings(pipeline["env"]).config_dir
-    service = {**load_config(config_dir).service, "pipeline_grain": "fused"}
-    with ReceiverServer(pipeline["env"], config_with(config_dir, service=service)) as fused:
+    config = load_config(load_settings(pipeline["env"]).config_dir)  # a fresh copy: safe to change
+    config.service["pipeline_grain"] = "fused"
+    with ReceiverServer(pipeline["env"], config) as fused:
         event_id = post_genesys({**pipeline, "url": fused.url},
                                 unique_trunk("genesys-trunk-down.json", f"t-{uuid.uuid4().hex[:6]}"))
         trace = wait_outcome(pipeline, event_id)

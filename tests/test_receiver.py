@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import replace
 
 import pytest
 import requests
@@ -16,7 +15,7 @@ from standardwebhooks import Webhook
 from switchboard.broker import queue_depths
 from switchboard.sender import signed_headers
 from switchboard.signatures import sign_hmac
-from tests.helpers import ROOT, ReceiverServer, config_with
+from tests.helpers import ROOT, ReceiverServer
 
 SAMPLES = ROOT / "samples"
 TRUNK_DOWN = (SAMPLES / "genesys-trunk-down.json").read_bytes()
@@ -219,9 +218,9 @@ def test_429_over_ingress_rate(receiver_only: dict) -> None:
     from switchboard.config import load_config
     from switchboard.settings import load_settings
 
-    sources = load_config(load_settings(env).config_dir).sources
-    sources["genesys"]["ingress_rate"] = {"limit": 2, "per_seconds": 60}
-    with ReceiverServer(env, config_with(load_settings(env).config_dir, sources=sources)) as server:
+    config = load_config(load_settings(env).config_dir)  # a fresh copy: safe to change
+    config.sources["genesys"]["ingress_rate"] = {"limit": 2, "per_seconds": 60}
+    with ReceiverServer(env, config) as server:
         ctx = {**receiver_only, "url": server.url}
         codes = [post(ctx, "genesys", TRUNK_DOWN, genesys_headers(TRUNK_DOWN)).status_code for _ in range(2)]
         before = ingest_depth(ctx)
@@ -255,7 +254,7 @@ def test_503_broker_down_releases_the_idempotency_key(receiver_only: dict) -> No
 def test_503_redis_down(receiver_only: dict) -> None:
     down = {**receiver_only["env"], "SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:1/0"}
     before = ingest_depth(receiver_only)
-    with ReceiverServer(down, replace(config_with(ROOT / "config"))) as server:
+    with ReceiverServer(down) as server:
         r = requests.post(f"{server.url}/webhooks/genesys", data=TRUNK_DOWN, headers=genesys_headers(TRUNK_DOWN),
                           timeout=30)
     assert r.status_code == 503 and "Retry-After" in r.headers

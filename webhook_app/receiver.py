@@ -82,8 +82,7 @@ def _receive(state: ReceiverState, source: str) -> Response:
         raise Rejection(415, {"error": "Content-Type must be application/json"})
     headers = {k.lower(): v for k, v in request.headers.items()}
     now = time.time()
-    secrets = [s.strip() for s in (state.settings.secret(source_cfg["secrets_env"]) or "").split(",") if s.strip()]
-    webhook_id = verify_signature(source_cfg, body, headers, secrets, now)
+    webhook_id = verify_signature(source_cfg, body, headers, state.settings.secrets(source_cfg["secrets_env"]), now)
     try:
         rate = source_cfg["ingress_rate"]
         wait = check_ingress(state.redis, state.keys, source, rate["limit"], rate["per_seconds"], now)
