@@ -94,6 +94,88 @@ def send(source: str, file: Path, url: str | None, request_id: str | None) -> No
 
 
 @main.group()
+def dlq() -> None:
+    """Dead letters: list, show, replay (same idempotency keys), purge."""
+
+
+def _dlq_runtime():  # noqa: ANN202 - tasks.runtime.Runtime, imported late (it loads Celery)
+    import os
+
+    from switchboard.runner import running_env
+
+    os.environ.update({k: v for k, v in running_env().items() if k not in os.environ})
+    from tasks.runtime import runtime
+
+    return runtime()
+
+
+@dlq.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the full entry.")
+@click.option("--target", default=None, help="Only this target (or stage:<name>).")
+@click.option("--limit", default=100, show_default=True)
+def dlq_list(as_json: bool, target: str | None, limit: int) -> None:
+    """List dead letters, oldest first."""
+    rt = _dlq_runtime()
+    entries = rt.dead_letters.list(limit, target=target)
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry, default=str, sort_keys=True))
+        return
+    if not entries:
+        click.echo("no dead letters")
+        return
+    click.echo(f"{'ID':<17} {'WHEN (UTC)':<19} {'TARGET':<18} {'ATT':>3}  {'EVENT':<36} ERROR")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+        click.echo(f"{e['id']:<17} {when:<19} {e['target']:<18} {e['attempts']:>3}  {e['event_id']:<36} "
+                   f"{e['error'][:80]}")
+    click.echo(f"{len(entries)} shown, {rt.dead_letters.depth()} in the stream")
+
+
+@dlq.command("show")
+@click.argument("entry_id")
+def dlq_show(entry_id: str) -> None:
+    """Print one dead letter in full (JSON)."""
+    entry = _dlq_runtime().dead_letters.get(entry_id)
+    if entry is None:
+        raise click.ClickException(f"no dead letter {entry_id}")
+    click.echo(json.dumps(entry, indent=2, default=str, sort_keys=True))
+
+
+@dlq.command("replay")
+@click.argument("entry_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter (of --target, if given).")
+@click.option("--target", default=None, help="With --all: only this target.")
+def dlq_replay(entry_id: str | None, replay_all: bool, target: str | None) -> None:
+    """Publish dead letters again, with their original idempotency keys."""
+    from tasks.replay import replay_entry
+
+    if bool(entry_id) == replay_all:
+        raise click.UsageError("give either an ENTRY_ID or --all")
+    rt = _dlq_runtime()
+    if entry_id:
+        entry = rt.dead_letters.get(entry_id)
+        if entry is None:
+            raise click.ClickException(f"no dead letter {entry_id}")
+        entries = [entry]
+    else:
+        entries = rt.dead_letters.list(1_000_000, target=target)
+    for entry in entries:
+        click.echo(replay_entry(rt, entry))
+    click.echo(f"{len(entries)} replayed")
+
+
+@dlq.command("purge")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dlq_purge(yes: bool) -> None:
+    """Delete every dead letter (their events keep their dead_lettered outcome)."""
+    rt = _dlq_runtime()
+    if not yes:
+        click.confirm(f"Delete all {rt.dead_letters.depth()} dead letters?", abort=True)
+    click.echo(f"purged {rt.dead_letters.purge()} dead letters")
+
+
+@main.group()
 def config() -> None:
     """Configuration commands."""
 

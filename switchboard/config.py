@@ -8,7 +8,7 @@ the environment variables that hold them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +79,91 @@ class RetrySchema(_Strict):
     cap_s = fields.Float(load_default=60.0, validate=validate.Range(min=0))
 
 
+TARGET_KINDS = ("pagerduty", "genesys_workitem", "call", "orchestrator_resolution")
+# What a dispatch does when an earlier attempt died mid-call (the vendor may or may not have acted):
+# resend (the vendor deduplicates), verify (ask the vendor), dead_letter (never risk acting twice).
+UNCERTAIN_DEFAULTS = {"pagerduty": "resend", "genesys_workitem": "verify", "call": "dead_letter",
+                      "orchestrator_resolution": "resend"}
+CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SEVERITY_KEYS = fields.String(validate=validate.OneOf(SEVERITIES))
+
+
+class WorkitemSchema(_Strict):
+    type_id = fields.String(required=True)
+    default_queue = fields.String(required=True)
+    priority = fields.Dict(keys=SEVERITY_KEYS, values=fields.Integer(), load_default=dict)
+    due_minutes = fields.Dict(keys=SEVERITY_KEYS, values=fields.Integer(validate=validate.Range(min=1)),
+                              load_default=dict)
+
+
+class WindowSchema(_Strict):
+    start = fields.String(load_default="08:00", validate=validate.Regexp(CLOCK, error="must be HH:MM"))
+    end = fields.String(load_default="20:00", validate=validate.Regexp(CLOCK, error="must be HH:MM"))
+    days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), load_default=lambda: list(WEEKDAYS))
+    business_days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)),
+                                load_default=lambda: list(WEEKDAYS[:5]))
+
+
+class CallSchema(_Strict):
+    via = fields.String(required=True, validate=validate.OneOf(["genesys_callback", "cxone_dial"]))
+    queue = fields.String(load_default=None)
+    cxone_skill = fields.Raw(load_default=None)
+    dial_path = fields.String(load_default="/incontactapi/services/v33.0/queuecallback")
+    dial_body = fields.Dict(load_default=lambda: {"skill": "{skill}", "phoneNumber": "{phone}", "callDelay": 0})
+    window = fields.Nested(WindowSchema, load_default=dict)
+    outside_window_queue = fields.String(required=True)
+
+    @validates_schema
+    def _via_needs(self, data: dict[str, Any], **_: Any) -> None:
+        if data["via"] == "genesys_callback" and not data.get("queue"):
+            raise ValidationError({"queue": ["required when via is genesys_callback"]})
+        if data["via"] == "cxone_dial" and data.get("cxone_skill") is None:
+            raise ValidationError({"cxone_skill": ["required when via is cxone_dial"]})
+
+
 class TargetSchema(_Strict):
-    kind = fields.String(required=True, validate=validate.OneOf(["pagerduty"]))
+    kind = fields.String(required=True, validate=validate.OneOf(TARGET_KINDS))
     timeout = fields.Nested(TimeoutSchema, load_default=dict)
     retry = fields.Nested(RetrySchema, load_default=dict)
+    on_uncertain = fields.String(load_default=None, validate=validate.OneOf(["resend", "verify", "dead_letter"]))
+    fallback = fields.Boolean(load_default=None)
+    workitem = fields.Nested(WorkitemSchema, load_default=None)
+    call = fields.Nested(CallSchema, load_default=None)
+
+    @validates_schema
+    def _kind_needs(self, data: dict[str, Any], **_: Any) -> None:
+        if data["kind"] == "call" and data.get("call") is None:
+            raise ValidationError({"call": ["required for kind call"]})
+        if data["kind"] in ("genesys_workitem", "call") and data.get("workitem") is None:
+            raise ValidationError({"workitem": [f"required for kind {data['kind']} (type_id, default_queue)"]})
+        if data.get("on_uncertain") == "verify" and data["kind"] not in ("genesys_workitem",):
+            raise ValidationError({"on_uncertain": [f"verify is not possible for kind {data['kind']}"]})
+
+
+class GenesysSchema(_Strict):
+    queues = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    skills = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    custom_attribute_limit = fields.Integer(load_default=255, validate=validate.Range(min=16, max=4096))
+
+
+class CrmSchema(_Strict):
+    timeout = fields.Nested(TimeoutSchema, load_default=lambda: {"connect_s": 1.0, "read_s": 2.0})
+    cache_s = fields.Integer(load_default=300, validate=validate.Range(min=0))
+
+
+class FallbackSchema(_Strict):
+    sms_to_env = fields.String(load_default="SWITCHBOARD_FALLBACK_SMS_TO")
+    credential_alert_every_s = fields.Integer(load_default=300, validate=validate.Range(min=1))
+    max_attempts = fields.Integer(load_default=3, validate=validate.Range(min=1, max=10))
 
 
 class TargetsFileSchema(_Strict):
     targets = fields.Dict(keys=fields.String(), values=fields.Nested(TargetSchema), required=True)
+    genesys = fields.Nested(GenesysSchema, load_default=dict)
+    crm = fields.Nested(CrmSchema, load_default=dict)
+    fallback = fields.Nested(FallbackSchema, load_default=dict)
+    payload_ref_ttl_s = fields.Integer(load_default=7 * 86400, validate=validate.Range(min=60))
 
 
 class MatchSchema(_Strict):
@@ -102,6 +179,8 @@ class MatchSchema(_Strict):
 class RouteTargetSchema(_Strict):
     target = fields.String(required=True)
     priority = fields.String(load_default="default", validate=validate.OneOf(PRIORITIES))
+    queue = fields.String(load_default=None)  # Genesys queue name (targets.yaml genesys.queues)
+    skills = fields.List(fields.String(), load_default=list)  # Genesys skill names (genesys.skills)
 
 
 class RuleSchema(_Strict):
@@ -166,6 +245,11 @@ class Config:
     mappings: dict[str, Any]
     service: dict[str, Any]
     directory: Path
+    vendors: dict[str, Any] = field(default_factory=dict)  # targets.yaml's genesys / crm / fallback blocks
+
+    def on_uncertain(self, target: str) -> str:
+        cfg = self.targets[target]
+        return cfg.get("on_uncertain") or UNCERTAIN_DEFAULTS[cfg["kind"]]
 
 
 def _flatten(messages: Any, path: str = "") -> list[str]:
@@ -204,11 +288,23 @@ def _load_file(directory: Path, name: str, schema: type[Schema]) -> dict[str, An
 
 def _cross_check(cfg: Config) -> list[str]:
     problems = []
+    queues, skills = cfg.vendors["genesys"]["queues"], cfg.vendors["genesys"]["skills"]
     for i, rule in enumerate(cfg.rules):
         for j, target in enumerate(rule["targets"]):
+            where = f"routing.yaml: rules.{i}.targets.{j}"
             if target["target"] not in cfg.targets:
-                problems.append(f"routing.yaml: rules.{i}.targets.{j}.target: unknown target "
-                                f"{target['target']!r} (not in targets.yaml)")
+                problems.append(f"{where}.target: unknown target {target['target']!r} (not in targets.yaml)")
+            if target["queue"] is not None and target["queue"] not in queues:
+                problems.append(f"{where}.queue: unknown queue {target['queue']!r} (not in genesys.queues)")
+            problems += [f"{where}.skills: unknown skill {s!r} (not in targets.yaml genesys.skills)"
+                         for s in target["skills"] if s not in skills]
+    for name, target in cfg.targets.items():
+        named = [(f"targets.{name}.workitem.default_queue", (target.get("workitem") or {}).get("default_queue"))]
+        call = target.get("call") or {}
+        named += [(f"targets.{name}.call.queue", call.get("queue")),
+                  (f"targets.{name}.call.outside_window_queue", call.get("outside_window_queue"))]
+        problems += [f"targets.yaml: {key}: unknown queue {value!r} (not in genesys.queues)"
+                     for key, value in named if value is not None and value not in queues]
     return problems
 
 
@@ -230,6 +326,7 @@ def load_config(directory: Path) -> Config:
         mappings=loaded["mappings.yaml"],
         service=loaded["service.yaml"],
         directory=directory,
+        vendors={k: loaded["targets.yaml"][k] for k in ("genesys", "crm", "fallback", "payload_ref_ttl_s")},
     )
     problems = _cross_check(cfg)
     if problems:

@@ -28,12 +28,35 @@ return 0
 """
 
 
+# Reopen one dead-lettered target for a replay: the target becomes pending again and, if the event's
+# outcome was dead_lettered, the outcome is withdrawn (its counter too) so the replay can set it anew.
+_REOPEN = """
+if ARGV[1] ~= '' then
+  local result = redis.call('HGET', KEYS[1], 'target:' .. ARGV[1])
+  if not result or cjson.decode(result)['result'] ~= 'dead_lettered' then
+    return 0
+  end
+  redis.call('HDEL', KEYS[1], 'target:' .. ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'pending', 1)
+elseif redis.call('HGET', KEYS[1], 'outcome') ~= 'dead_lettered' then
+  return 0
+end
+if redis.call('HGET', KEYS[1], 'outcome') == 'dead_lettered' then
+  redis.call('HDEL', KEYS[1], 'outcome', 'reason', 'finished_at')
+  redis.call('DECR', KEYS[2])
+end
+redis.call('HINCRBY', KEYS[1], 'replays', 1)
+return 1
+"""
+
+
 class Ledger:
     def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
         self.r = client
         self.keys = keys
         self.ttl_s = ttl_s
         self._set_outcome = client.register_script(_SET_OUTCOME)
+        self._reopen = client.register_script(_REOPEN)
 
     def accept(self, event_id: str, source: str, received_at: float, idempotency: list[str]) -> None:
         key = self.keys.ledger(event_id)
@@ -84,6 +107,13 @@ class Ledger:
             raise ValueError(f"unknown outcome {outcome!r}")
         return bool(self._set_outcome(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
                                       args=[outcome, reason, time.time()]))
+
+    def reopen_target(self, event_id: str, target: str) -> bool:
+        """Make a dead-lettered target pending again for a replay; False if it was not dead-lettered.
+
+        ``target=""`` reopens an event that dead-lettered in a pipeline stage (before any target)."""
+        return bool(self._reopen(keys=[self.keys.ledger(event_id), self.keys.counter("outcome:dead_lettered")],
+                                 args=[target]))
 
     def trace(self, event_id: str) -> dict[str, Any] | None:
         data = self.r.hgetall(self.keys.ledger(event_id))

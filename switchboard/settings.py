@@ -12,6 +12,17 @@ from pathlib import Path
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_PAGERDUTY_URL = "https://events.pagerduty.com"
+# Vendor base URLs: (environment variable, public default or None when there is no public default).
+VENDOR_URLS = {
+    "genesys_api": ("SWITCHBOARD_GENESYS_API_URL", "https://api.mypurecloud.com"),
+    "genesys_login": ("SWITCHBOARD_GENESYS_LOGIN_URL", "https://login.mypurecloud.com"),
+    "cxone_api": ("SWITCHBOARD_CXONE_API_URL", None),
+    "cxone_auth": ("SWITCHBOARD_CXONE_AUTH_URL", "https://cxone.niceincontact.com"),
+    "crm": ("SWITCHBOARD_CRM_URL", None),
+    "orchestrator": ("SWITCHBOARD_ORCHESTRATOR_URL", None),
+    "slack": ("SWITCHBOARD_SLACK_WEBHOOK_URL", None),
+    "twilio": ("SWITCHBOARD_TWILIO_URL", "https://api.twilio.com"),
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,12 @@ class Settings:
         """An environment variable's value (secrets are never read from YAML)."""
         value = self.env.get(name)
         return value if value else None
+
+    def vendor_url(self, vendor: str) -> str | None:
+        """A vendor's base URL from its ``SWITCHBOARD_*_URL`` variable, else the public default (or None)."""
+        env_name, default = VENDOR_URLS[vendor]
+        value = self.secret(env_name) or default
+        return value.rstrip("/") if value and vendor != "slack" else value
 
     def secrets(self, name: str) -> list[str]:
         """The active secrets in a comma-separated variable (several during a rotation), newest first."""

@@ -33,8 +33,11 @@ class Keys:
     def ledger_stages(self, event_id: str) -> str:
         return f"{self.prefix}ledger:{event_id}:stages"
 
-    def dispatch_done(self, event_id: str, target: str) -> str:
+    def dispatch_state(self, event_id: str, target: str) -> str:
         return f"{self.prefix}dispatch:{event_id}:{target}"
+
+    def credential_alerted(self, vendor: str) -> str:
+        return f"{self.prefix}credential-alerted:{vendor}"
 
     def counter(self, name: str) -> str:
         return f"{self.prefix}count:{name}"

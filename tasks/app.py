@@ -22,6 +22,7 @@ TASK_ROUTES = {
     "switchboard.housekeeping": {"queue": INGEST_QUEUE},
     # dispatch has no static queue: route picks dispatch.<priority> per target at publish time
     "switchboard.dispatch": {"queue": "dispatch.default"},
+    "switchboard.notify": {"queue": "dispatch.critical"},
 }
 
 
@@ -67,4 +68,4 @@ def make_celery(settings: Settings) -> Celery:
 
 
 app = make_celery(load_settings())
-app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.housekeeping")
+app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.housekeeping")

@@ -2,8 +2,14 @@
 
 Retry policy (DESIGN.md "Retries"): 429/5xx/timeouts retry through Celery with full-jitter exponential
 backoff, or the vendor's Retry-After when longer, up to the target's ``max_attempts``; other 4xx and
-exhausted retries go to the dead-letter stream. A done-marker per (event, target) keeps a redelivered
-dispatch from acting twice.
+exhausted retries go to the dead-letter stream (and to the fallback notifier for critical routes). A
+credential rejection is its own alert, not a retry loop.
+
+Exactly-once towards the vendor rests on a dispatch state per (event, target) in Redis: ``inflight``
+before the call, ``done`` after it. A vendor that answered (any HTTP status) did not act on an error,
+so ``inflight`` is cleared; a timeout or a killed worker leaves it set, and the next attempt follows
+the target's ``on_uncertain`` policy: verify (look the work item up), resend (the vendor deduplicates)
+or dead_letter (never risk a second phone call).
 """
 
 from __future__ import annotations
@@ -16,41 +22,20 @@ from typing import Any
 from celery import Task
 
 from clients.http import VendorError
-from clients.pagerduty import PagerDutyClient
-from switchboard.payloads.pagerduty import pagerduty_event
+from clients.oauth import CredentialError
+from switchboard.payloads.fallback import credential_text, dead_letter_text
+from tasks.actions import Prepared, prepare, vendor_of
 from tasks.app import app
 from tasks.runtime import runtime
 
 log = logging.getLogger("switchboard.dispatch")
 MAX_COUNTDOWN_S = 300  # longer waits belong in the deferral store, not in broker ETAs (DESIGN.md)
+DONE, INFLIGHT = "done", "inflight"
 
 
 def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
     return random.uniform(0, min(cap_s, base_s * (2 ** attempt)))
-
-
-def build_request(alert: dict[str, Any], target: str) -> dict[str, Any]:
-    rt = runtime()
-    kind = rt.config.targets[target]["kind"]
-    if kind == "pagerduty":
-        env_name = alert.get("routing_key_env") or rt.config.mappings["default_routing_key_env"]
-        routing_key = rt.settings.secret(env_name)
-        if not routing_key:
-            raise VendorError(f"PagerDuty routing key: environment variable {env_name} is not set",
-                              retryable=False)
-        return pagerduty_event(alert, routing_key)
-    raise VendorError(f"unknown target kind {kind!r}", retryable=False)
-
-
-def send(target: str, request: dict[str, Any]) -> dict[str, Any]:
-    rt = runtime()
-    cfg = rt.config.targets[target]
-    if cfg["kind"] == "pagerduty":
-        client = PagerDutyClient(rt.settings.pagerduty_url, connect_s=cfg["timeout"]["connect_s"],
-                                 read_s=cfg["timeout"]["read_s"])
-        return client.enqueue(request)
-    raise VendorError(f"unknown target kind {cfg['kind']!r}", retryable=False)
 
 
 def finish(event_id: str, target: str, result: str, detail: str) -> None:
@@ -66,58 +51,131 @@ def finish(event_id: str, target: str, result: str, detail: str) -> None:
         rt.ledger.set_outcome(event_id, "dispatched", f"delivered to {', '.join(sorted(results))}")
 
 
-def dead_letter(alert: dict[str, Any], target: str, request: dict[str, Any], attempts: int, error: str) -> None:
-    """Write the dead letter (credentials redacted) and record the target as undeliverable."""
-    runtime().dead_letters.add(event_id=alert["event_id"], target=target, request=_redact(request),
-                               attempts=attempts, error=error, alert=alert)
+def dead_letter(alert: dict[str, Any], route: dict[str, Any], request: dict[str, Any], attempts: int,
+                error: str, *, notify: bool = True) -> None:
+    """Write the dead letter (credentials and phone numbers masked), record the target, maybe notify."""
+    rt = runtime()
+    target = route["target"]
+    rt.dead_letters.add(event_id=alert["event_id"], target=target, request=redact(request), attempts=attempts,
+                        error=error, alert=alert, route=route)
     finish(alert["event_id"], target, "dead_lettered", error[:300])
+    wants = rt.config.targets.get(target, {}).get("fallback")
+    if notify and (wants or (wants is None and route.get("priority") == "critical")):
+        app.signature("switchboard.notify", args=(dead_letter_text(alert, target, error), alert["event_id"]),
+                      queue="dispatch.critical").apply_async()
+
+
+def credential_alert(vendor: str, error: VendorError) -> None:
+    """A rejected credential: counted, logged, and told to a human at most once per period."""
+    rt = runtime()
+    rt.redis.incr(rt.keys.counter(f"credential_failure:{vendor}"))
+    log.error("CREDENTIAL FAILURE: %s rejected our credentials (HTTP %s); dispatches to it dead-letter until fixed",
+              vendor, error.status)
+    every = rt.config.vendors["fallback"]["credential_alert_every_s"]
+    if rt.redis.set(rt.keys.credential_alerted(vendor), "1", nx=True, ex=every):
+        app.signature("switchboard.notify", args=(credential_text(vendor, str(error)), None),
+                      queue="dispatch.critical").apply_async()
 
 
 class DispatchTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         # An unexpected error (not a vendor answer) must still end in a recorded outcome.
         alert, route = args[0], args[1]
-        dead_letter(alert, route["target"], {}, self.request.retries + 1, f"{type(exc).__name__}: {exc}")
+        dead_letter(alert, route, {}, self.request.retries + 1, f"{type(exc).__name__}: {exc}")
 
 
 @app.task(bind=True, base=DispatchTask, name="switchboard.dispatch", max_retries=None)
 def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
     rt = runtime()
     event_id, target = alert["event_id"], route["target"]
-    done_key = rt.keys.dispatch_done(event_id, target)
+    state_key = rt.keys.dispatch_state(event_id, target)
+    stage = f"dispatch:{target}"
     started = time.time()
-    if rt.redis.exists(done_key):
-        rt.ledger.stage(event_id, f"dispatch:{target}", started, 0.0, result="already-dispatched")
+    state = rt.redis.get(state_key)
+    if state == DONE:
+        rt.ledger.stage(event_id, stage, started, 0.0, result="already-dispatched")
         return "already-dispatched"
-    retry_cfg = rt.config.targets[target]["retry"]
+    cfg = rt.config.targets[target]
+    ttl = rt.config.service["ledger_ttl_s"]
     attempt = self.request.retries + 1
-    request: dict[str, Any] = {}
+    prepared: Prepared | None = None
     try:
-        request = build_request(alert, target)
-        answer = send(target, request)
+        prepared = prepare(alert, route, rt)
+        answer = None
+        if state is not None and state.startswith(INFLIGHT):
+            answer = _after_uncertain_attempt(prepared, rt.config.on_uncertain(target))
+        if answer is None:
+            if prepared.overflow:
+                rt.payloads.put(alert["payload_ref"], alert)
+            rt.redis.set(state_key, f"{INFLIGHT}:{attempt}", ex=ttl)
+            answer = prepared.send()
     except VendorError as exc:
         ms = (time.time() - started) * 1000
+        if exc.status is not None:
+            rt.redis.delete(state_key)  # the vendor answered with an error: it did not act
+        if isinstance(exc, CredentialError):
+            credential_alert(vendor_of(cfg), exc)
+        retry_cfg = cfg["retry"]
+        request = prepared.request if prepared else {}
         if exc.retryable and attempt < retry_cfg["max_attempts"]:
             countdown = max(exc.retry_after_s or 0.0, backoff_s(attempt, retry_cfg["base_s"], retry_cfg["cap_s"]))
             countdown = min(countdown, MAX_COUNTDOWN_S)
-            rt.ledger.stage(event_id, f"dispatch:{target}", started, ms, result="retry", attempt=attempt,
-                            error=str(exc)[:300], countdown_s=round(countdown, 3))
+            rt.ledger.stage(event_id, stage, started, ms, result="retry", attempt=attempt, error=str(exc)[:300],
+                            countdown_s=round(countdown, 3))
             raise self.retry(exc=exc, countdown=countdown) from exc
-        rt.ledger.stage(event_id, f"dispatch:{target}", started, ms, result="dead_lettered", attempt=attempt,
-                        error=str(exc)[:300])
-        dead_letter(alert, target, request, attempt, str(exc))
+        rt.ledger.stage(event_id, stage, started, ms, result="dead_lettered", attempt=attempt, error=str(exc)[:300])
+        dead_letter(alert, route, request, attempt, str(exc))
         return "dead_lettered"
-    rt.redis.set(done_key, "1", ex=rt.config.service["ledger_ttl_s"])
-    rt.ledger.stage(event_id, f"dispatch:{target}", started, (time.time() - started) * 1000,
-                    result="dispatched", attempt=attempt, vendor_answer=answer)
-    finish(event_id, target, "dispatched", str(answer.get("dedup_key", "")))
-    log.info("dispatched event %s to %s", event_id, target)
+    rt.redis.set(state_key, DONE, ex=ttl)
+    verified = isinstance(answer, _Verified)
+    rt.ledger.stage(event_id, stage, started, (time.time() - started) * 1000,
+                    result="verified-existing" if verified else "dispatched", attempt=attempt,
+                    action=prepared.action, vendor_answer=_summary(answer))
+    finish(event_id, target, "dispatched", f"{prepared.action}: {_summary(answer)}"[:300])
+    log.info("dispatched event %s to %s (%s)", event_id, target, prepared.action.split(" (")[0])
     return "dispatched"
 
 
-def _redact(request: dict[str, Any]) -> dict[str, Any]:
-    """Dead letters are listed to operators: keep the request's shape, not its credentials."""
+class _Verified(dict):
+    """The vendor already had what an interrupted attempt created."""
+
+
+def _after_uncertain_attempt(prepared: Prepared, policy: str) -> dict[str, Any] | None:
+    """An earlier attempt died mid-call. Return the existing result, or None to send (again)."""
+    if prepared.verify is not None and policy != "resend":
+        found = prepared.verify()
+        return _Verified(found) if found is not None else None
+    if policy == "resend":
+        return None
+    raise VendorError("an earlier attempt was interrupted mid-call and the vendor may have acted; not "
+                      "risking a second action (check, then `switchboard dlq replay`)", retryable=False)
+
+
+def _summary(answer: dict[str, Any] | None) -> str:
+    if not answer:
+        return ""
+    for key in ("dedup_key", "id", "contactId", "status"):
+        if answer.get(key):
+            return f"{key}={answer[key]}"
+    conversation = answer.get("conversation") or {}
+    return f"conversation={conversation.get('id', '')}"
+
+
+PHONE_FIELDS = ("phoneNumber", "To", "callerId")
+
+
+def redact(request: dict[str, Any]) -> dict[str, Any]:
+    """Dead letters are shown to operators: keep the request's shape, not its credentials or phone numbers."""
     out = dict(request)
     if "routing_key" in out:
         out["routing_key"] = "***"
+    if "callbackNumbers" in out:
+        out["callbackNumbers"] = [mask_phone(n) for n in out["callbackNumbers"]]
+    for name in PHONE_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = mask_phone(out[name])
     return out
+
+
+def mask_phone(number: str) -> str:
+    return number[:2] + "*" * max(0, len(number) - 4) + number[-2:] if len(number) > 4 else "***"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import redis
 
 from switchboard.config import Config, load_config
 from switchboard.dead_letters import DeadLetters
 from switchboard.ledger import Ledger
+from switchboard.payload_store import PayloadStore
 from switchboard.settings import Settings, load_settings
 from switchboard.stages import StageContext
 from switchboard.store import Keys, redis_client
+from tasks.vendors import Vendors
 
 
 @dataclass
@@ -24,6 +26,11 @@ class Runtime:
     keys: Keys
     ledger: Ledger
     dead_letters: DeadLetters
+    payloads: PayloadStore
+
+    @cached_property
+    def vendors(self) -> Vendors:
+        return Vendors(self.settings, self.config, self.redis)
 
     def stage_context(self) -> StageContext:
         return StageContext(config=self.config, env=self.settings.env, now=time.time())
@@ -37,4 +44,5 @@ def runtime() -> Runtime:
     keys = Keys(settings.key_prefix)
     return Runtime(settings=settings, config=config, redis=client, keys=keys,
                    ledger=Ledger(client, keys, config.service["ledger_ttl_s"]),
-                   dead_letters=DeadLetters(client, keys))
+                   dead_letters=DeadLetters(client, keys),
+                   payloads=PayloadStore(client, settings.key_prefix, config.vendors["payload_ref_ttl_s"]))

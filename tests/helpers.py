@@ -12,6 +12,7 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from switchboard.config import Config
+from switchboard.dev_defaults import sandbox_vendor_environment
 from switchboard.settings import load_settings
 from switchboard.waiting import wait_for
 
@@ -28,11 +29,16 @@ SECRETS = {
 }
 
 
+PAYLOAD_TOKEN = "payload-test-token"
+
+
 def service_env(broker_url: str, redis_url: str, pagerduty_url: str, prefix: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update(SECRETS)
     env.update({"SWITCHBOARD_BROKER_URL": broker_url, "SWITCHBOARD_REDIS_URL": redis_url,
-                "SWITCHBOARD_PAGERDUTY_URL": pagerduty_url, "SWITCHBOARD_KEY_PREFIX": prefix})
+                "SWITCHBOARD_KEY_PREFIX": prefix})
+    env.update(sandbox_vendor_environment(pagerduty_url, {}))
+    env["SWITCHBOARD_PAYLOAD_TOKEN"] = PAYLOAD_TOKEN
     env.update(extra)
     return env
 

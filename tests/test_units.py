@@ -83,7 +83,8 @@ def test_unmapped_entity_is_still_routed() -> None:
     alert = alert_from("ztp-validation-failed.json", "ztp")
     assert alert["business_impact"] == "unmapped"
     assert alert["routing_key_env"] == "SWITCHBOARD_PD_KEY_DEFAULT"
-    assert alert["routes"][0]["rule"] == "catch-all"
+    assert alert["routes"] == [{"target": "genesys_workitem", "priority": "default", "rule": "ztp-certificate",
+                                "queue": "QUEUE_ZTP_L2_FIRMWARE", "skills": ["ZTP-L1", "Firmware-Rollback"]}]
 
 
 def test_retry_after_parsing() -> None:
@@ -103,14 +104,14 @@ def test_config_errors_name_file_key_and_problem(tmp_path: Path) -> None:
         load_config(tmp_path / "config")
     text = str(exc.value)
     assert "config/sources.yaml: sources.genesys.signature.encoding: Must be one of: hex, base64." in text
-    assert "config/routing.yaml: rules.3.targets.0.priority: Must be one of: critical, default, bulk." in text
+    assert "config/routing.yaml: rules.9.targets.0.priority: Must be one of: critical, default, bulk." in text
 
 
 def test_unknown_target_in_routing_is_an_error(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "config", tmp_path / "config")
     routing = tmp_path / "config" / "routing.yaml"
     routing.write_text(routing.read_text().replace("target: pagerduty, priority: bulk", "target: pagrduty"))
-    with pytest.raises(ConfigError, match=r"rules\.3\.targets\.0\.target: unknown target 'pagrduty'"):
+    with pytest.raises(ConfigError, match=r"rules\.9\.targets\.0\.target: unknown target 'pagrduty'"):
         load_config(tmp_path / "config")
 
 
@@ -119,7 +120,7 @@ def test_every_task_has_an_explicit_queue_route() -> None:
 
     app.loader.import_default_modules()
     ours = [name for name in app.tasks if name.startswith("switchboard.")]
-    assert len(ours) == 8
+    assert len(ours) == 9
     for name in ours:
         route = app.amqp.router.route({}, name)
         assert route["queue"].name in ALL_QUEUES, name

@@ -22,11 +22,19 @@ def rule_matches(match: dict[str, Any], alert: Alert) -> bool:
 
 
 def route(alert: Alert, ctx: StageContext) -> Alert | Outcome:
-    """The alert with ``routes: [{target, priority, rule}]``, or an Outcome if nothing matched."""
+    """The alert with ``routes: [{target, priority, rule, queue?, skills?}]``, or an Outcome if nothing matched."""
     for rule in ctx.config.rules:
         if rule_matches(rule["match"], alert):
             out = dict(alert)
-            out["routes"] = [{"target": t["target"], "priority": t["priority"], "rule": rule["name"]}
-                             for t in rule["targets"]]
+            out["routes"] = [_route(t, rule["name"]) for t in rule["targets"]]
             return out
     return Outcome("suppressed", "no routing rule matched")
+
+
+def _route(target: dict[str, Any], rule: str) -> dict[str, Any]:
+    out = {"target": target["target"], "priority": target["priority"], "rule": rule}
+    if target.get("queue"):
+        out["queue"] = target["queue"]
+    if target.get("skills"):
+        out["skills"] = list(target["skills"])
+    return out

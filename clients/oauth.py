@@ -1,0 +1,118 @@
+"""OAuth token manager: one access token per vendor, cached in Redis and shared by every worker process.
+
+Why hand-written: requests-oauthlib and authlib cache tokens per process; we need one token shared by
+many workers on many machines, refreshed by exactly one of them (a Redis lock) at ~80% of its lifetime
+with jitter, invalidated on a 401 only if it is still the token that failed (compare-and-delete), and a
+credential failure raised as its own error instead of being retried forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from clients.http import VendorError
+
+log = logging.getLogger("switchboard.oauth")
+
+# Delete the cached token only if it is the one that was rejected: another worker may already have
+# stored a fresh one, which must survive.
+_INVALIDATE = """
+local raw = redis.call('GET', KEYS[1])
+if raw and cjson.decode(raw)['access_token'] == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class CredentialError(VendorError):
+    """The token endpoint rejected our credentials: retrying cannot help until an operator fixes them."""
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    expires_in: float
+
+
+class TokenManager:
+    """``token()`` returns a valid access token for ``name``, fetching one through ``fetch`` when needed."""
+
+    def __init__(self, client: redis.Redis, key_prefix: str, name: str, fetch: Callable[[], Token], *,
+                 refresh_fraction: float = 0.8, jitter_fraction: float = 0.05, lock_timeout_s: float = 15.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.r = client
+        self.name = name
+        self.key = f"{key_prefix}oauth:{name}"
+        self.fetch = fetch
+        self.refresh_fraction = refresh_fraction
+        self.jitter_fraction = jitter_fraction
+        self.lock_timeout_s = lock_timeout_s
+        self.clock = clock
+        self._invalidate = client.register_script(_INVALIDATE)
+
+    def _cached(self) -> dict | None:
+        raw = self.r.get(self.key)
+        return json.loads(raw) if raw else None
+
+    def token(self) -> str:
+        now = self.clock()
+        cached = self._cached()
+        if cached and now < cached["refresh_at"]:
+            return cached["access_token"]
+        if cached and now < cached["expires_at"]:
+            # Due for refresh but still valid: one worker refreshes, the others keep using this one.
+            lock = self.r.lock(f"{self.key}:lock", timeout=self.lock_timeout_s, blocking=False)
+            if not lock.acquire():
+                return cached["access_token"]
+            try:
+                try:
+                    return self._refresh()
+                except VendorError as exc:
+                    if isinstance(exc, CredentialError):
+                        raise
+                    log.warning("token refresh for %s failed (%s); the current token is still valid", self.name,
+                                exc)
+                    return cached["access_token"]
+            finally:
+                _release(lock)
+        # No usable token: wait for whoever is fetching, or fetch ourselves.
+        lock = self.r.lock(f"{self.key}:lock", timeout=self.lock_timeout_s, blocking_timeout=self.lock_timeout_s)
+        if not lock.acquire():
+            raise VendorError(f"{self.name} token: another worker holds the refresh lock too long", retryable=True)
+        try:
+            cached = self._cached()
+            if cached and self.clock() < cached["refresh_at"]:
+                return cached["access_token"]
+            return self._refresh()
+        finally:
+            _release(lock)
+
+    def _refresh(self) -> str:
+        fetched_at = self.clock()
+        token = self.fetch()
+        lifetime = max(1.0, float(token.expires_in))
+        fraction = self.refresh_fraction * (1 - random.uniform(0, self.jitter_fraction))
+        record = {"access_token": token.access_token, "fetched_at": fetched_at,
+                  "refresh_at": fetched_at + lifetime * fraction, "expires_at": fetched_at + lifetime}
+        self.r.set(self.key, json.dumps(record), px=int(lifetime * 1000))
+        log.info("fetched a new %s access token (expires in %ss)", self.name, int(lifetime))
+        return token.access_token
+
+    def invalidate(self, access_token: str) -> bool:
+        """Forget ``access_token`` after the API answered 401 to it (no-op if already replaced)."""
+        return bool(self._invalidate(keys=[self.key], args=[access_token]))
+
+
+def _release(lock: redis.lock.Lock) -> None:
+    try:
+        lock.release()
+    except redis.exceptions.LockError:
+        pass  # it expired while we fetched; the token was still stored

@@ -1,0 +1,129 @@
+"""What dispatching an alert to a target means, per target kind: the request, how to send it, and how
+to check whether an interrupted earlier attempt already acted (``verify``).
+
+Bodies come from the pure builders in ``switchboard.payloads``; clients from ``tasks.vendors``. I/O here
+is limited to the CRM lookup (cached in Redis) that decides between a call and a follow-up work item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from clients.http import VendorError
+from switchboard.dialing import plan_call
+from switchboard.payloads.cxone import dial_body
+from switchboard.payloads.genesys import callback_body, due_after, external_tag, workitem_body
+from switchboard.payloads.orchestrator import resolution_body
+from switchboard.payloads.pagerduty import pagerduty_event
+from tasks.runtime import Runtime
+
+
+@dataclass
+class Prepared:
+    request: dict[str, Any]
+    send: Callable[[], dict[str, Any]]
+    verify: Callable[[], dict[str, Any] | None] | None = None
+    overflow: bool = False  # some context did not fit: the full alert must be stored under payload_ref
+    action: str = ""        # what was chosen, e.g. "callback" or "workitem (outside the dialing window)"
+
+
+def vendor_of(target_cfg: dict[str, Any]) -> str:
+    kind = target_cfg["kind"]
+    if kind == "call":
+        return "cxone" if target_cfg["call"]["via"] == "cxone_dial" else "genesys"
+    return {"genesys_workitem": "genesys", "orchestrator_resolution": "orchestrator"}.get(kind, kind)
+
+
+def prepare(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, now: datetime | None = None) -> Prepared:
+    now = now or datetime.now(UTC)
+    target = route["target"]
+    cfg = rt.config.targets[target]
+    kind = cfg["kind"]
+    if kind == "pagerduty":
+        return _pagerduty(alert, target, rt)
+    if kind == "genesys_workitem":
+        queue = route.get("queue") or cfg["workitem"]["default_queue"]
+        return _workitem(alert, target, rt, queue=queue, skills=route.get("skills") or [],
+                         due=due_after(now, cfg["workitem"]["due_minutes"].get(alert["severity"])))
+    if kind == "call":
+        return _call(alert, target, rt, now)
+    if kind == "orchestrator_resolution":
+        try:
+            body = resolution_body(alert)
+        except ValueError as exc:
+            raise VendorError(str(exc), retryable=False) from exc
+        client = rt.vendors.orchestrator(target)
+        return Prepared(body, lambda: client.send_resolution(body), action="resolution")
+    raise VendorError(f"unknown target kind {kind!r}", retryable=False)
+
+
+def _pagerduty(alert: dict[str, Any], target: str, rt: Runtime) -> Prepared:
+    env_name = alert.get("routing_key_env") or rt.config.mappings["default_routing_key_env"]
+    routing_key = rt.settings.secret(env_name)
+    if not routing_key:
+        raise VendorError(f"PagerDuty routing key: environment variable {env_name} is not set", retryable=False)
+    body = pagerduty_event(alert, routing_key)
+    client = rt.vendors.pagerduty(target)
+    return Prepared(body, lambda: client.enqueue(body), action=body["event_action"])
+
+
+def _ids(rt: Runtime, table: str, names: list[str]) -> list[str]:
+    known = rt.config.vendors["genesys"][table]
+    return [known[n] for n in names]
+
+
+def _workitem(alert: dict[str, Any], target: str, rt: Runtime, *, queue: str, skills: list[str],
+              due: datetime | None, description: str | None = None, action: str = "workitem") -> Prepared:
+    wi = rt.config.targets[target]["workitem"]
+    body, overflow = workitem_body(
+        alert, target=target, type_id=wi["type_id"], queue_id=_ids(rt, "queues", [queue])[0],
+        skill_ids=_ids(rt, "skills", skills), priority=wi["priority"].get(alert["severity"]), date_due=due,
+        limit=rt.config.vendors["genesys"]["custom_attribute_limit"], description=description)
+    client = rt.vendors.genesys(target)
+    tag = external_tag(alert["event_id"], target)
+
+    def verify() -> dict[str, Any] | None:
+        found = client.find_workitems(tag)
+        return found[0] if found else None
+
+    return Prepared(body, lambda: client.create_workitem(body), verify=verify, overflow=overflow, action=action)
+
+
+def _call(alert: dict[str, Any], target: str, rt: Runtime, now: datetime) -> Prepared:
+    call = rt.config.targets[target]["call"]
+    customer_id = (alert.get("attributes") or {}).get("customer_id")
+    customer = lookup_customer(rt, customer_id) if customer_id else None
+    plan = plan_call(customer, now, call["window"])
+    if not plan.call:
+        return _workitem(alert, target, rt, queue=call["outside_window_queue"], skills=[], due=plan.next_opening,
+                         description=f"Call the customer back: {plan.reason}. Alert {alert['event_id']}.",
+                         action=f"workitem ({plan.reason})")
+    assert customer is not None
+    limit = rt.config.vendors["genesys"]["custom_attribute_limit"]
+    if call["via"] == "genesys_callback":
+        body, overflow = callback_body(alert, queue_id=_ids(rt, "queues", [call["queue"]])[0],
+                                       phone=customer["phone"], customer_name=customer.get("name"), limit=limit)
+        client = rt.vendors.genesys(target)
+        return Prepared(body, lambda: client.create_callback(body), overflow=overflow,
+                        action=f"callback ({plan.reason})")
+    body = dial_body(call["dial_body"], phone=customer["phone"], skill=call["cxone_skill"], alert=alert)
+    cx = rt.vendors.cxone(target)
+    return Prepared(body, lambda: cx.dial(body), action=f"dial ({plan.reason})")
+
+
+def lookup_customer(rt: Runtime, customer_id: str) -> dict[str, Any] | None:
+    """The CRM record, cached in Redis (``crm.cache_s``) so a burst of alerts costs one lookup."""
+    key = f"{rt.keys.prefix}crm:{customer_id}"
+    cached = rt.redis.get(key)
+    if cached is not None:
+        return json.loads(cached)
+    customer = rt.vendors.crm().customer(customer_id)
+    ttl = rt.config.vendors["crm"]["cache_s"]
+    if ttl:
+        # An unknown customer is remembered briefly only: the CRM may be updated soon.
+        rt.redis.set(key, json.dumps(customer), ex=ttl if customer is not None else min(ttl, 60))
+    return customer
