@@ -1,5 +1,8 @@
 """Control API of the sandbox under ``/_sandbox/``: read recorded requests, reset everything, script
-faults and latency, set rate limits, inspect PagerDuty alert state, health. Meant for tests and demos."""
+faults and latency, set rate limits, inspect PagerDuty alert state, health. Meant for tests and demos.
+Vendor-specific control endpoints live in their vendor's module (``/_sandbox/genesys/...``,
+``/_sandbox/oauth/...``, ...). Fault and rate-limit names are vendors, plus ``genesys.token`` and
+``cxone.token`` for the token endpoints."""
 
 from __future__ import annotations
 
@@ -53,7 +56,10 @@ def get_faults(vendor: str) -> Response:
 
 @blueprint.post("/faults/<vendor>")
 def set_faults(vendor: str) -> Response | tuple[Response, int]:
-    """Merge ``{script, failure_rate, failure_status, latency_ms, seed}`` into the vendor's faults."""
+    """Merge ``{script, failure_rate, failure_status, latency_ms, latency_after_ms, seed}`` into the vendor's
+    faults. ``latency_ms`` is slept before handling a request, ``latency_after_ms`` after handling (and
+    recording) it, before answering. Script entries: ``{status, count?, retry_after?, body?, latency_ms?,
+    latency_after_ms?}`` or ``{"pass": true, count?, latency_ms?, latency_after_ms?}`` (handled normally)."""
     spec = _json_object()
     if spec is None:
         return _bad_request("body must be a JSON object")

@@ -1,6 +1,9 @@
 """Thread-safe fault injection and rate limiting shared by all vendor emulators.
 
-``Faults`` holds, per vendor, a queue of scripted answers, a random failure rate and an added latency.
+``Faults`` holds, per vendor, a queue of scripted answers, a random failure rate and two added latencies:
+``latency_ms`` is slept before the request is handled, ``latency_after_ms`` after it was handled (the work
+item exists, the request is recorded) and before the answer is sent: "the vendor acted, the answer is slow".
+A scripted entry with ``"pass": true`` is handled normally, with that entry's latencies.
 ``RateLimiter`` enforces ``limit`` requests per ``window_s`` seconds per (vendor, key), sliding window."""
 
 from __future__ import annotations
@@ -19,20 +22,36 @@ MAX_SCRIPT_COUNT = 100_000
 
 @dataclass(frozen=True)
 class ScriptedAnswer:
-    """One injected answer: HTTP status, optional Retry-After seconds, optional JSON body, extra delay."""
+    """One injected answer: HTTP status, optional Retry-After seconds, optional JSON body, extra delays.
+    ``passthrough``: no injected answer, the request is handled normally (only the delays apply)."""
 
     status: int
     retry_after: int | None = None
     body: Any = None
     latency_ms: float = 0.0
+    latency_after_ms: float = 0.0
+    passthrough: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        if self.passthrough:
+            return {"pass": True, "latency_ms": self.latency_ms, "latency_after_ms": self.latency_after_ms}
+        return {
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "body": self.body,
+            "latency_ms": self.latency_ms,
+            "latency_after_ms": self.latency_after_ms,
+        }
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with the next request: sleep ``delay_s`` then send ``answer`` (None: handle normally)."""
+    """What to do with the next request: sleep ``delay_s`` then send ``answer`` (None: handle normally);
+    sleep ``after_s`` between handling it (recording it) and sending the answer."""
 
     delay_s: float
     answer: ScriptedAnswer | None
+    after_s: float = 0.0
 
 
 @dataclass
@@ -41,16 +60,15 @@ class _VendorFaults:
     failure_rate: float = 0.0
     failure_status: int = 500
     latency_ms: float = 0.0
+    latency_after_ms: float = 0.0
 
     def describe(self) -> dict[str, Any]:
         return {
-            "script": [
-                {"status": a.status, "retry_after": a.retry_after, "body": a.body, "latency_ms": a.latency_ms}
-                for a in self.script
-            ],
+            "script": [answer.describe() for answer in self.script],
             "failure_rate": self.failure_rate,
             "failure_status": self.failure_status,
             "latency_ms": self.latency_ms,
+            "latency_after_ms": self.latency_after_ms,
         }
 
 
@@ -85,21 +103,38 @@ def _check_keys(spec: Mapping[str, Any], allowed: set[str], what: str) -> None:
         raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}")
 
 
+SCRIPT_KEYS = {"status", "count", "retry_after", "body", "latency_ms", "latency_after_ms"}
+
+
+def _parse_entry(item: Any) -> ScriptedAnswer:
+    if isinstance(item, Mapping) and item.get("pass") is True:
+        _check_keys(item, {"pass", "count", "latency_ms", "latency_after_ms"}, "pass-through script entry")
+        return ScriptedAnswer(
+            status=0,
+            latency_ms=_number(item, "latency_ms", 0, 0, 600_000),
+            latency_after_ms=_number(item, "latency_after_ms", 0, 0, 600_000),
+            passthrough=True,
+        )
+    _check_keys(item, SCRIPT_KEYS, "script entry")
+    if "status" not in item:
+        raise ValueError('script entry needs a status (or "pass": true)')
+    return ScriptedAnswer(
+        status=_int(item, "status", 0, 100, 599),
+        retry_after=_opt_int(item, "retry_after", None, 0, 86_400),
+        body=item.get("body"),
+        latency_ms=_number(item, "latency_ms", 0, 0, 600_000),
+        latency_after_ms=_number(item, "latency_after_ms", 0, 0, 600_000),
+    )
+
+
 def parse_script(items: Any) -> list[ScriptedAnswer]:
-    """Expand ``[{"status", "count"=1, "retry_after"?, "body"?, "latency_ms"=0}]`` into single answers."""
+    """Expand ``[{"status", "count"=1, "retry_after"?, "body"?, "latency_ms"=0, "latency_after_ms"=0}]``
+    (or ``{"pass": true, "count"?, "latency_ms"?, "latency_after_ms"?}``) into single answers."""
     if not isinstance(items, list):
         raise ValueError("script must be a list")
     answers: list[ScriptedAnswer] = []
     for item in items:
-        _check_keys(item, {"status", "count", "retry_after", "body", "latency_ms"}, "script entry")
-        if "status" not in item:
-            raise ValueError("script entry needs a status")
-        answer = ScriptedAnswer(
-            status=_int(item, "status", 0, 100, 599),
-            retry_after=_opt_int(item, "retry_after", None, 0, 86_400),
-            body=item.get("body"),
-            latency_ms=_number(item, "latency_ms", 0, 0, 600_000),
-        )
+        answer = _parse_entry(item)
         answers.extend([answer] * _int(item, "count", 1, 1, MAX_SCRIPT_COUNT))
     return answers
 
@@ -113,19 +148,24 @@ class Faults:
         self._random = random.Random(seed)
 
     def configure(self, vendor: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply ``{script, failure_rate, failure_status, latency_ms, seed}``; ValueError if invalid."""
-        _check_keys(spec, {"script", "failure_rate", "failure_status", "latency_ms", "seed"}, "fault")
+        """Apply ``{script, failure_rate, failure_status, latency_ms, latency_after_ms, seed}``; ValueError if
+        invalid."""
+        _check_keys(
+            spec, {"script", "failure_rate", "failure_status", "latency_ms", "latency_after_ms", "seed"}, "fault"
+        )
         script = parse_script(spec["script"]) if "script" in spec else None
         current = self.describe(vendor)
         rate = _number(spec, "failure_rate", current["failure_rate"], 0.0, 1.0)
         status = _int(spec, "failure_status", current["failure_status"], 100, 599)
         latency = _number(spec, "latency_ms", current["latency_ms"], 0, 600_000)
+        latency_after = _number(spec, "latency_after_ms", current["latency_after_ms"], 0, 600_000)
         seed = _opt_int(spec, "seed", None, 0, 2**63)
         with self._lock:
             state = self._vendors.setdefault(vendor, _VendorFaults())
             if script is not None:
                 state.script = deque(script)
             state.failure_rate, state.failure_status, state.latency_ms = rate, status, latency
+            state.latency_after_ms = latency_after
             if seed is not None:
                 self._random.seed(seed)
             return state.describe()
@@ -135,7 +175,7 @@ class Faults:
             return self._vendors.get(vendor, _VendorFaults()).describe()
 
     def decide(self, vendor: str) -> Decision:
-        """Consume the next scripted answer, else roll the random failure; always add the base latency."""
+        """Consume the next scripted answer, else roll the random failure; always add the base latencies."""
         with self._lock:
             state = self._vendors.get(vendor)
             if state is None:
@@ -144,7 +184,12 @@ class Faults:
             if answer is None and state.failure_rate > 0 and self._random.random() < state.failure_rate:
                 answer = ScriptedAnswer(status=state.failure_status)
             extra = answer.latency_ms if answer is not None else 0.0
-            return Decision((state.latency_ms + extra) / 1000.0, answer)
+            extra_after = answer.latency_after_ms if answer is not None else 0.0
+            delay_s = (state.latency_ms + extra) / 1000.0
+            after_s = (state.latency_after_ms + extra_after) / 1000.0
+            if answer is not None and answer.passthrough:
+                answer = None
+            return Decision(delay_s, answer, after_s)
 
     def clear(self, vendor: str | None = None) -> None:
         with self._lock:

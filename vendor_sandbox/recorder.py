@@ -10,7 +10,9 @@ from typing import Any
 
 
 class Recorder:
-    """Keeps every request as ``{vendor, path, method, headers, json, status, at}`` in arrival order."""
+    """Keeps every request as ``{vendor, path, method, headers, json, form, status, at}`` in arrival order.
+    ``json`` is the parsed JSON body, ``form`` the form-encoded fields (``application/x-www-form-urlencoded``
+    bodies, e.g. OAuth token requests and Twilio messages); each is None when the body is not of that kind."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -25,14 +27,17 @@ class Recorder:
         headers: Mapping[str, str],
         json_body: Any,
         status: int,
+        form_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Store one request; header names are lower-cased, ``json_body`` is the parsed body or None."""
+        """Store one request; header names are lower-cased, ``json_body`` is the parsed body or None,
+        ``form_body`` the form fields or None."""
         entry = {
             "vendor": vendor,
             "path": path,
             "method": method.upper(),
             "headers": {name.lower(): value for name, value in headers.items()},
             "json": copy.deepcopy(json_body),
+            "form": copy.deepcopy(dict(form_body)) if form_body is not None else None,
             "status": int(status),
             "at": time.time(),
         }

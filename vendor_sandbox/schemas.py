@@ -1,5 +1,6 @@
 """JSON Schema helpers for vendor emulators: load files from ``specs/``, build Draft 2020-12 validators
-with a date-time format check, and turn every violation into a short readable message."""
+with ``date-time`` and ``date-time-offset`` (RFC 3339: the UTC offset or ``Z`` is required) format checks,
+and turn every violation into a short readable message."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ def _is_date_time(value: object) -> bool:
     if len(value) <= 10:
         raise ValueError("a date-time needs a time of day")
     datetime.fromisoformat(value)
+    return True
+
+
+@FORMAT_CHECKER.checks("date-time-offset", raises=ValueError)
+def _is_date_time_with_offset(value: object) -> bool:
+    """A ``date-time`` that carries its UTC offset (``2024-05-01T12:00:00Z``, ``...+02:00``)."""
+    if not isinstance(value, str):
+        return True
+    _is_date_time(value)
+    if datetime.fromisoformat(value).tzinfo is None:
+        raise ValueError("a date-time needs a UTC offset or Z")
     return True
 
 
@@ -55,6 +67,8 @@ def describe_error(error: ValidationError) -> str:
         problem = f"{_short(value)} is not {expected!r}"
     elif keyword == "pattern":
         problem = f"{_short(value)} does not match {expected!r}"
+    elif keyword == "format" and expected == "date-time-offset":
+        problem = f"{_short(value)} is not a valid date-time with a UTC offset (e.g. 2024-05-01T12:00:00Z)"
     elif keyword == "format":
         problem = f"{_short(value)} is not a valid {expected}"
     elif keyword == "type":

@@ -13,11 +13,12 @@ from types import TracebackType
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import control, pagerduty
-from .common import EXTENSION, SandboxState
+from . import control, crm, cxone, genesys, oauth, orchestrator, pagerduty, slack, twilio
+from .common import EXTENSION, SandboxState, sleep_latency_after
 
 HOST = "127.0.0.1"
-VENDOR_MODULES = (pagerduty,)
+# Each has a ``blueprint`` and an ``init_state(state)``; ``oauth`` (token state and its control API) first.
+VENDOR_MODULES = (oauth, pagerduty, genesys, cxone, orchestrator, crm, slack, twilio)
 
 
 def create_app(state: SandboxState | None = None) -> Flask:
@@ -27,6 +28,7 @@ def create_app(state: SandboxState | None = None) -> Flask:
     state = state or SandboxState()
     app.extensions[EXTENSION] = state
     app.register_blueprint(control.blueprint)
+    app.after_request(sleep_latency_after)
     for module in VENDOR_MODULES:
         module.init_state(state)
         app.register_blueprint(module.blueprint)
