@@ -36,8 +36,14 @@ def make_celery(settings: Settings) -> Celery:
     if settings.broker_url.startswith(("amqp", "pyamqp")):
         transport_options["confirm_publish"] = True
     else:
-        # Longer than any countdown we ever use (retries are capped at 5 minutes).
-        transport_options["visibility_timeout"] = 3600
+        # Longer than any countdown we ever use (retries are capped at 5 minutes). It is also how long a
+        # message held by a crashed worker waits before redelivery, hence configurable.
+        visibility = int(settings.env.get("SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S") or 3600)
+        transport_options["visibility_timeout"] = visibility
+        # kombu sweeps for abandoned messages every interval * throttle seconds (100 s by default):
+        # with a short visibility timeout, sweep often enough for it to matter.
+        transport_options["unacked_restore_interval"] = min(10, max(1, visibility // 4))
+        transport_options["unacked_restore_throttle"] = 1 if visibility < 600 else 10
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options,

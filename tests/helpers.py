@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -76,15 +77,25 @@ class WorkerProcess:
                     "-c", str(concurrency), "-E", "-l", "info", "--without-gossip", "--without-mingle"]
 
     def __enter__(self) -> WorkerProcess:
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = self.log_path.open("a")
+        # Own session: ``kill()`` can SIGKILL the main process and its pool children together.
+        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         wait_for(lambda: " ready." in self.log_path.read_text() or self.proc.poll() is not None, 60, 0.1,
                  "celery worker ready")
         if self.proc.poll() is not None:
             raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
         return self
 
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool), as a crashed machine would stop."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
     def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is not None:
+            self.log.close()
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=20)

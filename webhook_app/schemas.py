@@ -100,6 +100,8 @@ class ZTPPayload(_Lenient):
                                         validate=validate.OneOf(["SUCCESS", "VALIDATION_FAILED", "FAILED",
                                                                  "IN_PROGRESS", "TIMEOUT"]))
     error_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=128))
+    # free text from the orchestrator's validator (logs, certificate chains): travels by payload_ref
+    error_detail = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16384))
     site_id = fields.String(**_ID)
     orchestrator_timestamp = fields.AwareDateTime(required=True)
     requires_callback = fields.Boolean(load_default=False, truthy={True}, falsy={False})

@@ -72,6 +72,7 @@ def _ztp(p: dict[str, Any]) -> dict[str, Any]:
             "current_value": p["provisioning_status"], "threshold_value": None, "breach_direction": None,
             "state": p["provisioning_status"], "status": "firing", "timestamp": p["orchestrator_timestamp"],
             "attributes": {"ztp_event_id": p["ztp_event_id"], "error_code": p.get("error_code"),
+                           "error_detail": p.get("error_detail"),
                            "site_id": p["site_id"], "device_model": p.get("device_model"),
                            "requires_callback": p.get("requires_callback", False)}}
 

@@ -1,0 +1,76 @@
+"""A worker SIGKILLed inside a dispatch call, after the vendor acted but before it answered: the message is
+redelivered to a fresh worker, which finds what the first attempt created instead of acting again."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from switchboard.store import Keys, redis_client
+from switchboard.waiting import wait_for
+from tests.conftest import REDIS_STATE_URL, _broker_url
+from tests.helpers import ROOT, ReceiverServer, WorkerProcess, service_env
+from tests.posting import Sandbox, post, unique_ztp, wait_outcome
+
+WORKITEMS = "/api/v2/taskmanagement/workitems"
+
+
+@pytest.fixture
+def crash_stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
+    """Its own broker, prefix and workers (the shared pipeline worker must not take the redelivery)."""
+    cleanups: list = []
+    if broker_kind == "redis":
+        client = redis.Redis(host="127.0.0.1", port=6379, db=14)
+        client.flushdb()
+        cleanups.append(client.flushdb)
+        broker = "redis://127.0.0.1:6379/14"
+    else:
+        broker = _broker_url("rabbitmq", "crash", run_id, cleanups)
+    prefix = f"t{run_id}c{broker_kind}:"
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    for path in (ROOT / "config").glob("*.yaml"):
+        text = path.read_text()
+        if path.name == "targets.yaml":
+            text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
+        (config_dir / path.name).write_text(text)
+    # On Redis a message held by a dead worker comes back after the visibility timeout: keep it short here.
+    env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
+                      SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S="4")
+    with ReceiverServer(env) as server:
+        yield {"env": env, "server": server, "url": server.url, "keys": Keys(prefix), "logs": tmp_path}
+    for cleanup in reversed(cleanups):
+        cleanup()
+
+
+def test_sigkill_mid_dispatch_then_restart_acts_once(crash_stack: dict, clean_sandbox) -> None:
+    sb = Sandbox(clean_sandbox.url)
+    redis_client(REDIS_STATE_URL).delete(f"{crash_stack['keys'].prefix}oauth:genesys")
+    queues = "ingest,dispatch.default"
+    with WorkerProcess(crash_stack["env"], crash_stack["logs"], queues=queues, concurrency=1) as first:
+        warm = post(crash_stack, "ztp", unique_ztp())  # fetch the token now, so the next call is the work item
+        assert wait_outcome(crash_stack, warm)["outcome"] == "dispatched"
+        # The next Genesys request is handled (the work item exists) but answered only after 20 s.
+        sb.faults("genesys", script=[{"pass": True, "latency_after_ms": 20_000}])
+        event_id = post(crash_stack, "ztp", unique_ztp())
+        tag = f"switchboard:{event_id}:genesys_workitem"
+        wait_for(lambda: sb.workitems(externalTag=tag), 30, 0.05, "the vendor to create the work item")
+        first.kill()  # inside the call: the vendor acted, we never saw the answer
+    ledger = crash_stack["server"].state.ledger
+    assert ledger.trace(event_id)["outcome"] is None
+    with WorkerProcess(crash_stack["env"], crash_stack["logs"], queues=queues, concurrency=1):
+        trace = wait_outcome(crash_stack, event_id, timeout=60)
+    assert trace["outcome"] == "dispatched"
+    assert len(sb.workitems(externalTag=tag)) == 1  # the vendor acted exactly once
+    creates = [r for r in sb.requests(WORKITEMS) if r["json"] and r["json"].get("externalTag") == tag]
+    assert len(creates) == 1
+    dispatches = [s for s in trace["stages"] if s["stage"] == "dispatch:genesys_workitem"]
+    assert [s["result"] for s in dispatches] == ["verified-existing"]
+    assert trace["targets"]["genesys_workitem"]["result"] == "dispatched"
+    counts = ledger.counts()
+    assert counts["accepted"] == 2 and counts["dispatched"] == 2  # one outcome each, none twice
+    assert sum(v for k, v in counts.items() if k != "accepted") == 2
