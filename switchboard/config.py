@@ -115,6 +115,14 @@ class CallSchema(_Strict):
     outside_window_queue = fields.String(required=True)
 
     @validates_schema
+    def _template_names(self, data: dict[str, Any], **_: Any) -> None:
+        from switchboard.payloads.cxone import template_problems
+
+        problems = template_problems(data.get("dial_body") or {})
+        if problems:
+            raise ValidationError({"dial_body": problems})
+
+    @validates_schema
     def _via_needs(self, data: dict[str, Any], **_: Any) -> None:
         if data["via"] == "genesys_callback" and not data.get("queue"):
             raise ValidationError({"queue": ["required when via is genesys_callback"]})

@@ -44,8 +44,11 @@ def plan_call(customer: dict[str, Any] | None, now: datetime, window: dict[str, 
     utc_now = now.astimezone(UTC)
     if customer is None:
         return CallPlan(False, "customer not found in the CRM", next_opening(utc_now, window))
+    zone = customer.get("timezone")
     try:
-        tz = ZoneInfo(customer.get("timezone") or "")
+        if not isinstance(zone, str):
+            raise ValueError("not a zone name")
+        tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         return CallPlan(False, f"unknown time zone {customer.get('timezone')!r}", next_opening(utc_now, window))
     local = utc_now.astimezone(tz)

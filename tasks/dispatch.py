@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from typing import Any
 
@@ -161,20 +162,26 @@ def _summary(answer: dict[str, Any] | None) -> str:
     return f"conversation={conversation.get('id', '')}"
 
 
-PHONE_FIELDS = ("phoneNumber", "To", "callerId")
+# Anything shaped like a phone number, wherever a (configurable) dial template put it.
+PHONE_LIKE = re.compile(r"^\+?[0-9][0-9 ().-]{5,}[0-9]$")
 
 
 def redact(request: dict[str, Any]) -> dict[str, Any]:
     """Dead letters are shown to operators: keep the request's shape, not its credentials or phone numbers."""
-    out = dict(request)
+    out = _mask_phones(request)
     if "routing_key" in out:
         out["routing_key"] = "***"
-    if "callbackNumbers" in out:
-        out["callbackNumbers"] = [mask_phone(n) for n in out["callbackNumbers"]]
-    for name in PHONE_FIELDS:
-        if isinstance(out.get(name), str):
-            out[name] = mask_phone(out[name])
     return out
+
+
+def _mask_phones(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_phones(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_phones(v) for v in value]
+    if isinstance(value, str) and PHONE_LIKE.match(value):
+        return mask_phone(value)
+    return value
 
 
 def mask_phone(number: str) -> str:

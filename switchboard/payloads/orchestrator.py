@@ -10,7 +10,7 @@ FIELDS = ("ztp_event_id", "resolution_status", "resolution_code", "agent_id", "r
 
 def resolution_body(alert: dict[str, Any]) -> dict[str, Any]:
     attrs = alert.get("attributes") or {}
-    missing = [f for f in FIELDS if f != "agent_id" and not attrs.get(f)]
+    missing = [f for f in FIELDS if f != "agent_id" and attrs.get(f) in (None, "")]
     if missing:
         raise ValueError(f"resolution is missing {', '.join(missing)}")
     return {f: attrs.get(f) for f in FIELDS}
