@@ -104,17 +104,59 @@ class Demo:
                 problems.append(f"answered {row['status']}")
             if row.get("outcome") != spec["outcome"]:
                 problems.append(f"outcome {row.get('outcome')} != {spec['outcome']}")
-            sent = [e["json"] for e in received if e["json"].get("dedup_key") == row.get("alert_key")
-                    and _matches_event(e["json"], row["event_id"], spec["pd"]["event_action"])]
-            if len(sent) != 1:
-                problems.append(f"{len(sent)} PagerDuty events for it (expected 1)")
-            else:
-                problems += _compare(sent[0], spec["pd"])
+            if "pd" in spec:
+                sent = [e["json"] for e in received if e["json"].get("dedup_key") == row.get("alert_key")
+                        and _matches_event(e["json"], row["event_id"], spec["pd"]["event_action"])]
+                if len(sent) != 1:
+                    problems.append(f"{len(sent)} PagerDuty events for it (expected 1)")
+                else:
+                    problems += _compare(sent[0], spec["pd"])
+            elif "workitem" in spec:
+                problems += self._check_workitem(row["event_id"], "genesys_workitem", spec["workitem"])
+            elif "call" in spec:
+                problems += self._check_call(row, spec["call"])
             if "same_key_as" in spec and row.get("alert_key") != keys.get(spec["same_key_as"]):
                 problems.append("dedup_key differs from the trigger's")
             row["check"] = "OK" if not problems else "; ".join(problems)
             if problems:
                 self.failures.append(f"{row['file']}: {row['check']}")
+
+    def _workitems(self, event_id: str, target: str) -> list[dict[str, Any]]:
+        items = requests.get(f"{self.sandbox}/_sandbox/genesys/workitems", timeout=5).json()
+        return [w for w in items if w.get("externalTag") == f"switchboard:{event_id}:{target}"]
+
+    def _check_workitem(self, event_id: str, target: str, expected: dict[str, Any]) -> list[str]:
+        items = self._workitems(event_id, target)
+        if len(items) != 1:
+            return [f"{len(items)} Genesys work items for it (expected 1)"]
+        genesys = self.config.vendors["genesys"]
+        problems = []
+        if items[0].get("queueId") != genesys["queues"][expected["queue"]]:
+            problems.append(f"work item queue {items[0].get('queueId')} is not {expected['queue']}")
+        if "skills" in expected and items[0].get("skillIds", []) != [genesys["skills"][n] for n in expected["skills"]]:
+            problems.append(f"work item skills {items[0].get('skillIds')} are not {expected['skills']}")
+        return problems
+
+    def _check_call(self, row: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+        """A call if the customer's local time was inside the window when dispatched, else a work item."""
+        from datetime import UTC, datetime
+
+        from switchboard.dialing import plan_call
+
+        customers = requests.get(f"{self.sandbox}/_sandbox/crm/customers", timeout=5).json()
+        customer = next(c for c in customers if c.get("customerId") == expected["customer"])
+        trace = self.ledger.trace(row["event_id"]) or {}
+        target = next(iter(trace.get("targets") or {"iot_call": None}))
+        finished = datetime.fromtimestamp(trace.get("finished_at") or 0, UTC)
+        plan = plan_call(customer, finished, self.config.targets[target]["call"]["window"])
+        callbacks = [c for c in requests.get(f"{self.sandbox}/_sandbox/genesys/callbacks", timeout=5).json()
+                     if (c.get("data") or {}).get("event_id") == row["event_id"]]
+        items = self._workitems(row["event_id"], target)
+        row["note"] = f"{'call' if plan.call else 'work item'}: {plan.reason}"
+        want = (1, 0) if plan.call else (0, 1)
+        if (len(callbacks), len(items)) != want:
+            return [f"{len(callbacks)} callbacks and {len(items)} work items; expected {want} ({plan.reason})"]
+        return []
 
     def check_duplicates(self) -> None:
         for name in DUPLICATES:
@@ -149,8 +191,9 @@ class Demo:
     def table(self) -> None:
         _say(f"\n{'sample':<36} {'HTTP':>4}  {'outcome':<13} {'event_id':<32}  check")
         for row in self.rows:
+            note = f" ({row['note']})" if row.get("note") else ""
             _say(f"{row['file']:<36} {row['status']:>4}  {str(row.get('outcome')):<13} "
-                 f"{str(row.get('event_id')):<32}  {row.get('check')}")
+                 f"{str(row.get('event_id')):<32}  {row.get('check')}{note}")
 
 
 def _matches_event(event: dict[str, Any], event_id: str, action: str) -> bool:

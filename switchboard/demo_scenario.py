@@ -1,7 +1,6 @@
-"""The demo's scenario as data: which sample to post, in what order, and what must come of it.
-
-ZTP and IoT samples reach PagerDuty through the catch-all rule until the Genesys work-item and dialer
-targets exist; their expectations will then change to those targets.
+"""The demo's scenario as data: which sample to post, in what order, and what must come of it
+(``samples/README.md``): PagerDuty events for health signals, Genesys work items for ZTP, and for IoT a
+call or a next-business-day work item depending on the customer's local time when it is dispatched.
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ FIRST_WAVE = [
     {"file": "cxone-queue-status.json", "source": "cxone", "outcome": "dispatched",
      "pd": {"event_action": "trigger", "severity": "warning", "routing_key": "sandbox-cc-ops"}},
     {"file": "ztp-validation-failed.json", "source": "ztp", "outcome": "dispatched",
-     "pd": {"event_action": "trigger", "severity": "error", "routing_key": "sandbox-default"}},
+     "workitem": {"queue": "QUEUE_ZTP_L2_FIRMWARE", "skills": ["ZTP-L1", "Firmware-Rollback"]}},
     {"file": "ztp-firmware-rollback.json", "source": "ztp", "outcome": "dispatched",
-     "pd": {"event_action": "trigger", "severity": "error", "routing_key": "sandbox-default"}},
+     "workitem": {"queue": "QUEUE_ZTP_L2_FIRMWARE", "skills": ["Firmware-Rollback"]}},
     {"file": "ztp-success-callback.json", "source": "ztp", "outcome": "dispatched",
-     "pd": {"event_action": "trigger", "severity": "info", "routing_key": "sandbox-default"}},
-    {"file": "iot-temp-critical.json", "source": "iot", "outcome": "dispatched",
-     "pd": {"event_action": "trigger", "severity": "critical", "routing_key": "sandbox-default"}},
+     "workitem": {"queue": "QUEUE_ZTP_L1_VERIFICATION", "skills": []}},
+    {"file": "iot-temp-critical.json", "source": "iot", "outcome": "dispatched", "call": {"customer": "CUST-9981"}},
 ]
 
 # Posted after the first wave has settled: the recovery resolves the trunk-down incident.
