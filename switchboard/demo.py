@@ -115,6 +115,11 @@ class Demo:
                 problems += self._check_workitem(row["event_id"], "genesys_workitem", spec["workitem"])
             elif "call" in spec:
                 problems += self._check_call(row, spec["call"])
+            elif "resolution" in spec:
+                stored = requests.get(f"{self.sandbox}/_sandbox/orchestrator/resolutions", timeout=5).json()
+                mine = [r for r in stored["resolutions"] if r["ztp_event_id"] == spec["resolution"]["ztp_event_id"]]
+                if len(mine) != 1:
+                    problems.append(f"{len(mine)} orchestrator resolutions for it (expected 1)")
             if "same_key_as" in spec and row.get("alert_key") != keys.get(spec["same_key_as"]):
                 problems.append("dedup_key differs from the trigger's")
             row["check"] = "OK" if not problems else "; ".join(problems)

@@ -251,3 +251,24 @@ def test_sample_iot_customer_follows_the_dialing_window_now(pipeline: dict, clea
     callbacks = [c for c in sb.get("/_sandbox/genesys/callbacks") if c["data"].get("event_id") == event_id]
     items = sb.workitems(externalTag=tag(event_id, "iot_call"))
     assert (len(callbacks), len(items)) == ((1, 0) if plan.call else (0, 1))
+
+
+def test_resolved_work_item_calls_the_orchestrator_back_once(pipeline: dict, clean_sandbox) -> None:
+    sb = Sandbox(clean_sandbox.url)
+    body = sample("genesys-workitem-resolved.json")
+    ztp_event_id = f"evt_{uuid.uuid4().hex[:20]}"
+    body["event"]["customFields"]["ztp_event_id"] = ztp_event_id
+    # Genesys retries the webhook with a new request id: two events, one resolution at the orchestrator.
+    ids = [post(pipeline, "genesys", body) for _ in range(2)]
+    for event_id in ids:
+        trace = wait_outcome(pipeline, event_id)
+        assert trace["outcome"] == "dispatched", trace
+        assert list(trace["targets"]) == ["orchestrator"]
+    stored = sb.get("/_sandbox/orchestrator/resolutions")
+    mine = [r for r in stored["resolutions"] if r["ztp_event_id"] == ztp_event_id]
+    assert len(mine) == 1
+    assert mine[0] == {**mine[0], "resolution_status": "RESOLVED", "resolution_code": "CERT_REISSUED",
+                       "orchestrator_action": "RETRY_PROVISIONING", "agent_id": "agent-4711",
+                       "device_mac": "00:1A:2B:3C:4D:5E", "resolved_at": "2024-06-15T14:05:00Z"}
+    posts = [r for r in sb.requests("/api/v1/events/resolutions") if r["json"]["ztp_event_id"] == ztp_event_id]
+    assert len(posts) == 2 and all(r["headers"]["x-api-key"] == "sandbox-orchestrator-key" for r in posts)

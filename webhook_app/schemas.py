@@ -37,6 +37,28 @@ class GenesysQueueEvent(_Lenient):
     timestamp = fields.AwareDateTime(required=True)
 
 
+class WorkitemResolution(_Lenient):
+    status = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    action = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class ZtpWorkitemFields(_Lenient):
+    ztp_event_id = fields.String(**_ID)
+    device_mac = fields.String(required=True, validate=validate.Regexp(
+        r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$", error="must be a MAC address like 00:1A:2B:3C:4D:5E"))
+
+
+class GenesysWorkitemResolved(_Lenient):
+    """An agent closed a ZTP work item (posted by a Genesys process-automation webhook action)."""
+
+    workitemId = fields.String(**_ID)
+    customFields = fields.Nested(ZtpWorkitemFields, required=True)
+    resolution = fields.Nested(WorkitemResolution, required=True)
+    assigneeId = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
+    dateClosed = fields.AwareDateTime(required=True)
+
+
 class CXoneTrunkData(_Lenient):
     trunkId = fields.String(**_ID)
     state = fields.String(required=True, validate=validate.OneOf(["up", "healthy", "degraded", "down"]))
@@ -78,7 +100,8 @@ class _Envelope(_Lenient):
 
 class GenesysPayload(_Envelope):
     body_field = "event"
-    inner = {"telephony.trunk.status.changed": GenesysTrunkEvent, "routing.queue.event": GenesysQueueEvent}
+    inner = {"telephony.trunk.status.changed": GenesysTrunkEvent, "routing.queue.event": GenesysQueueEvent,
+             "taskmanagement.workitem.resolved": GenesysWorkitemResolved}
     eventType = fields.String(required=True)
     event = fields.Dict(required=True)
 

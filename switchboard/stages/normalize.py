@@ -44,7 +44,22 @@ def _genesys(p: dict[str, Any]) -> dict[str, Any]:
                 "breach_direction": None, "state": e["status"],
                 "status": "resolved" if e["status"] == "UP" else "firing",
                 "timestamp": e["timestamp"], "attributes": {"site_id": e.get("siteId")}}
+    if p["eventType"] == "taskmanagement.workitem.resolved":
+        return _workitem_resolved(e)
     return _queue_metric(e, e["timestamp"])
+
+
+def _workitem_resolved(e: dict[str, Any]) -> dict[str, Any]:
+    """An agent resolved a ZTP work item: the orchestrator is told, once per ztp_event_id."""
+    mac = e["customFields"]["device_mac"].upper()
+    resolution = e["resolution"]
+    return {"kind": "ztp", "metric_type": "ztp_resolution", "entity_id": mac, "entity_name": f"device {mac}",
+            "current_value": resolution["status"], "threshold_value": None, "breach_direction": None,
+            "state": "RESOLVED", "status": "resolved", "timestamp": e["dateClosed"],
+            "attributes": {"ztp_event_id": e["customFields"]["ztp_event_id"], "device_mac": mac,
+                           "resolution_status": resolution["status"], "resolution_code": resolution["code"],
+                           "orchestrator_action": resolution["action"], "agent_id": e.get("assigneeId"),
+                           "resolved_at": to_utc(e["dateClosed"]), "workitem_id": e["workitemId"]}}
 
 
 def _queue_metric(e: dict[str, Any], ts: str) -> dict[str, Any]:
