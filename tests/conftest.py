@@ -97,6 +97,12 @@ def pipeline(broker_kind: str, run_id: str, sandbox: SandboxServer, state_redis:
         if path.name == "targets.yaml":
             text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
             assert "base_s: 0.05" in text
+        if path.name == "routing.yaml":
+            # Route one IoT alert type through CXone, so both call vendors are exercised end to end.
+            text = text.replace("rules:\n", "rules:\n  - name: iot-via-cxone\n"
+                                "    match: {kind: [iot], metric_type: [test_cxone_dial]}\n"
+                                "    targets: [{target: iot_call_cxone, priority: critical}]\n", 1)
+            assert "iot-via-cxone" in text
         (config_dir / path.name).write_text(text)
     env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir))
     logs = tmp_path_factory.mktemp(f"logs-{broker_kind}")

@@ -272,3 +272,18 @@ def test_resolved_work_item_calls_the_orchestrator_back_once(pipeline: dict, cle
                        "device_mac": "00:1A:2B:3C:4D:5E", "resolved_at": "2024-06-15T14:05:00Z"}
     posts = [r for r in sb.requests("/api/v1/events/resolutions") if r["json"]["ztp_event_id"] == ztp_event_id]
     assert len(posts) == 2 and all(r["headers"]["x-api-key"] == "sandbox-orchestrator-key" for r in posts)
+
+
+def test_routing_can_send_the_call_through_cxone(pipeline: dict, clean_sandbox) -> None:
+    sb = Sandbox(clean_sandbox.url)
+    customer = f"CUST-{uuid.uuid4().hex[:8]}"
+    sb.send("PUT", f"/_sandbox/crm/customers/{customer}",
+            {"phone": "+15551230003", "timezone": _zone_at_local_hour(11), "doNotDisturb": False, "name": "Farm"})
+    event_id = post(pipeline, "iot", unique_iot(customerId=customer, alertType="test_cxone_dial"))
+    trace = wait_outcome(pipeline, event_id)
+    assert trace["outcome"] == "dispatched", trace
+    assert trace["targets"]["iot_call_cxone"]["detail"].startswith("dial")
+    dials = [d for d in sb.get("/_sandbox/cxone/dials") if d["phoneNumber"] == "+15551230003"]
+    assert len(dials) == 1 and dials[0]["skill"] == 4242 and dials[0]["callDelay"] == 0
+    assert sb.oauth("cxone")["token_requests"] == 1
+    assert sb.get("/_sandbox/genesys/callbacks") == []
