@@ -129,6 +129,7 @@ class Ledger:
             "reason": data.get("reason"),
             "finished_at": float(data["finished_at"]) if "finished_at" in data else None,
             "targets": self.target_results(event_id),
+            "replays": int(data.get("replays", 0)),
             "stages": stages,
         }
         return out

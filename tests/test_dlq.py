@@ -48,7 +48,7 @@ def test_dead_letter_under_outage_then_replay_acts_exactly_once(pipeline: dict, 
                      "the replayed dispatch")
     assert len(sb.workitems(externalTag=tag)) == 1  # exactly one vendor action, same idempotency key
     assert [r["status"] for r in sb.requests(WORKITEMS, rejected=True)] == [503] * 4 + [200]
-    assert trace["targets"]["genesys_workitem"]["result"] == "dispatched"
+    assert trace["targets"]["genesys_workitem"]["result"] == "dispatched" and trace["replays"] == 1
     assert entries_for(pipeline, event_id) == []  # replayed entries leave the stream
     after = ledger.counts()
     assert after["dead_lettered"] == before["dead_lettered"] - 1
