@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import uuid
 
+from switchboard.dead_letters import DeadLetters
 from switchboard.waiting import wait_for
-from tests.posting import Sandbox, post, unique_ztp, wait_outcome
+from tests.posting import Sandbox, post, sample, unique_ztp, wait_outcome
 
 WORKITEMS = "/api/v2/taskmanagement/workitems"
 
@@ -81,3 +84,21 @@ def test_replay_all_and_purge(pipeline: dict, clean_sandbox) -> None:
     assert "purged" in cli(pipeline, "purge", "--yes").stdout
     assert cli(pipeline, "list").stdout.strip() == "no dead letters"
     assert ledger.trace(failed)["outcome"] == "dead_lettered"  # purge forgets the letters, not the outcome
+
+
+def test_a_pipeline_stage_dead_letter_replays_from_that_stage(pipeline: dict, clean_sandbox) -> None:
+    """A stage that failed (a bug since fixed) is replayed from that stage with the data it was given."""
+    state = pipeline["server"].state
+    event_id = uuid.uuid4().hex
+    envelope = {"event_id": event_id, "source": "ztp", "received_at": time.time(),
+                "payload": sample("ztp-firmware-rollback.json", ztp_event_id=f"evt_{event_id[:20]}")}
+    state.ledger.accept(event_id, "ztp", envelope["received_at"], [])
+    state.ledger.set_outcome(event_id, "dead_lettered", "stage normalize failed: KeyError")
+    entry_id = DeadLetters(state.redis, state.keys).add(event_id=event_id, target="stage:normalize", request={},
+                                                        attempts=1, error="KeyError: 'x'", alert=envelope)
+    assert f"replayed {event_id} from stage normalize" in cli(pipeline, "replay", entry_id).stdout
+    trace = wait_for(lambda: (t := state.ledger.trace(event_id))["outcome"] == "dispatched" and t, 30, 0.05,
+                     "the replayed pipeline")
+    assert [s["stage"] for s in trace["stages"]] == ["normalize", "dedupe", "enrich", "gate", "route",
+                                                      "dispatch:genesys_workitem"]
+    assert len(Sandbox(clean_sandbox.url).workitems(externalTag=f"switchboard:{event_id}:genesys_workitem")) == 1
