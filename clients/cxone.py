@@ -10,7 +10,7 @@ from typing import Any
 
 from clients.auth_session import authed_call
 from clients.http import VendorError, call
-from clients.oauth import CredentialError, Token, TokenManager
+from clients.oauth import CredentialError, Token, TokenManager, parse_token
 
 DEFAULT_DIAL_PATH = "/incontactapi/services/v33.0/queuecallback"
 
@@ -25,8 +25,7 @@ def fetch_cxone_token(auth_url: str, client_id: str, client_secret: str, access_
             raise CredentialError(f"cxone token request rejected: {exc.message}", retryable=False,
                                   status=exc.status, body=exc.body) from exc
         raise
-    data = response.json()
-    return Token(access_token=data["access_token"], expires_in=float(data.get("expires_in", 3600)))
+    return parse_token(response, "cxone", default_expires_in=3600)
 
 
 class CXoneClient:

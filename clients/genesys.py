@@ -9,7 +9,7 @@ from typing import Any
 
 from clients.auth_session import authed_call
 from clients.http import VendorError, call
-from clients.oauth import CredentialError, Token, TokenManager
+from clients.oauth import CredentialError, Token, TokenManager, parse_token
 
 MAX_BODY_BYTES = 512_000
 WORKITEMS = "/api/v2/taskmanagement/workitems"
@@ -28,8 +28,7 @@ def fetch_genesys_token(login_url: str, client_id: str, client_secret: str,
             raise CredentialError(f"genesys token request rejected: {exc.message}", retryable=False,
                                   status=exc.status, body=exc.body) from exc
         raise
-    data = response.json()
-    return Token(access_token=data["access_token"], expires_in=float(data.get("expires_in", 86399)))
+    return parse_token(response, "genesys", default_expires_in=86399)
 
 
 class GenesysClient:
@@ -40,7 +39,10 @@ class GenesysClient:
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = authed_call(self.tokens, "POST", self.api_url + path, timeout=self.timeout, json=body)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            return {}  # a 2xx without a JSON body still means Genesys accepted the request
 
     def create_workitem(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a work item (``WorkitemCreate``); returns the Workitem with its ``id``."""

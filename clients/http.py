@@ -1,8 +1,9 @@
 """The shared HTTP layer: one pooled ``requests.Session`` per process, timeouts, error classes.
 
 Every vendor answer is classified once, here: 2xx ok; 408/425/429/5xx and network errors retryable
-(with the vendor's ``Retry-After`` when given); other 4xx permanent. Quick in-process retries for
-connection resets only (tenacity); durable retries with backoff belong to the Celery task.
+(with the vendor's ``Retry-After`` when given); other 4xx permanent. One quick in-process retry
+(tenacity) only where resending cannot act twice: a connection that was never established, or an
+idempotent method; durable retries with backoff belong to the Celery task.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
+from tenacity import RetryCallState, retry, stop_after_attempt, wait_random
+from urllib3.exceptions import NewConnectionError
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
@@ -80,8 +82,27 @@ def classify(response: requests.Response) -> VendorError | None:
     )
 
 
-@retry(retry=retry_if_exception_type(requests.ConnectionError), stop=stop_after_attempt(2),
-       wait=wait_random(0.05, 0.2), reraise=True)
+IDEMPOTENT_METHODS = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True if the request cannot have reached the server (the connection was never established)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _safe_to_resend(state: RetryCallState) -> bool:
+    exc = state.outcome.exception() if state.outcome else None
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    # A POST whose connection dropped after it was sent may have acted: resending it here could act
+    # twice. It goes back to the dispatch as "uncertain" instead, which verifies or refuses to guess.
+    return state.args[0].upper() in IDEMPOTENT_METHODS or _never_sent(exc)
+
+
+@retry(retry=_safe_to_resend, stop=stop_after_attempt(2), wait=wait_random(0.05, 0.2), reraise=True)
 def _send(method: str, url: str, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
     return session().request(method, url, timeout=timeout, **kwargs)
 

@@ -6,9 +6,12 @@ hears about it even when the primary channel is the thing that is broken.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from clients.http import call
+
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")  # else an E.164 number or alphanumeric sender
 
 
 class SlackWebhook:
@@ -33,7 +36,7 @@ class TwilioSMS:
 
     def send(self, to: str, body: str) -> dict[str, Any]:
         """Send one SMS; Twilio answers 201 with the message ``sid``."""
-        sender_field = "MessagingServiceSid" if self.sender.startswith("MG") else "From"
+        sender_field = "MessagingServiceSid" if MESSAGING_SERVICE_SID.match(self.sender) else "From"
         response = call("POST", self.url, timeout=self.timeout, auth=self.auth,
                         data={"To": to, sender_field: self.sender, "Body": body[:1600]})
         return response.json()

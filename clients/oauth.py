@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+import requests
 
 from clients.http import VendorError
 
@@ -42,12 +43,25 @@ class Token:
     expires_in: float
 
 
+def parse_token(response: requests.Response, vendor: str, *, default_expires_in: float) -> Token:
+    """The token in a 2xx answer; a 2xx without one is a (retryable) vendor fault, not a crash."""
+    try:
+        data = response.json()
+        return Token(access_token=str(data["access_token"]),
+                     expires_in=float(data.get("expires_in") or default_expires_in))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise VendorError(f"{vendor} token endpoint answered {response.status_code} without a usable "
+                          f"access_token", retryable=True, status=response.status_code,
+                          body=response.text[:500]) from exc
+
+
 class TokenManager:
     """``token()`` returns a valid access token for ``name``, fetching one through ``fetch`` when needed."""
 
     def __init__(self, client: redis.Redis, key_prefix: str, name: str, fetch: Callable[[], Token], *,
                  refresh_fraction: float = 0.8, jitter_fraction: float = 0.05, lock_timeout_s: float = 15.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 refresh_backoff_s: float = 10.0, clock: Callable[[], float] = time.time,
+                 on_credential_failure: Callable[[CredentialError], None] | None = None) -> None:
         self.r = client
         self.name = name
         self.key = f"{key_prefix}oauth:{name}"
@@ -56,6 +70,8 @@ class TokenManager:
         self.jitter_fraction = jitter_fraction
         self.lock_timeout_s = lock_timeout_s
         self.clock = clock
+        self.refresh_backoff_s = refresh_backoff_s
+        self.on_credential_failure = on_credential_failure
         self._invalidate = client.register_script(_INVALIDATE)
 
     def _cached(self) -> dict | None:
@@ -68,7 +84,11 @@ class TokenManager:
         if cached and now < cached["refresh_at"]:
             return cached["access_token"]
         if cached and now < cached["expires_at"]:
-            # Due for refresh but still valid: one worker refreshes, the others keep using this one.
+            # Due for refresh but still valid: one worker refreshes, the others keep using this one; after
+            # a failed refresh nobody tries again for refresh_backoff_s (the token endpoint has its own limit).
+            backoff_key = f"{self.key}:refresh-failed"
+            if self.r.exists(backoff_key):
+                return cached["access_token"]
             lock = self.r.lock(f"{self.key}:lock", timeout=self.lock_timeout_s, blocking=False)
             if not lock.acquire():
                 return cached["access_token"]
@@ -76,8 +96,12 @@ class TokenManager:
                 try:
                     return self._refresh()
                 except VendorError as exc:
+                    self.r.set(backoff_key, "1", px=int(self.refresh_backoff_s * 1000))
                     if isinstance(exc, CredentialError):
-                        raise
+                        # Say so now, loudly, but keep working on the still-valid token until it expires.
+                        if self.on_credential_failure is None:
+                            raise
+                        self.on_credential_failure(exc)
                     log.warning("token refresh for %s failed (%s); the current token is still valid", self.name,
                                 exc)
                     return cached["access_token"]

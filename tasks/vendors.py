@@ -69,7 +69,8 @@ class Vendors:
 
                 def fetch() -> Any:
                     return fetch_cxone_token(auth, *creds, TOKEN_TIMEOUT)
-            self._cache[key] = TokenManager(self.redis, self.settings.key_prefix, vendor, fetch)
+            self._cache[key] = TokenManager(self.redis, self.settings.key_prefix, vendor, fetch,
+                                            on_credential_failure=lambda exc: _credential_alert(vendor, exc))
         return self._cache[key]
 
     def pagerduty(self, target: str) -> PagerDutyClient:
@@ -102,3 +103,9 @@ class Vendors:
             return None
         sid, token, sender = (self.settings.secret(n) or "" for n in names)
         return TwilioSMS(self._url("twilio"), sid, token, sender)
+
+
+def _credential_alert(vendor: str, error: VendorError) -> None:
+    from tasks.dispatch import credential_alert  # late: dispatch imports this module's users
+
+    credential_alert(vendor, error)

@@ -22,7 +22,10 @@ def test_make_demo_passes() -> None:
     assert result.returncode == 0, out + result.stderr + (ROOT / "var" / "demo-up.log").read_text()[-4000:]
     assert "demo passed" in out
     assert "Flower lists workers ['bulk@" in out and "and 6 task kinds" in out
-    assert out.count(" OK") == 11  # nine samples + two duplicate re-posts
+    from switchboard.demo_scenario import DUPLICATES, FIRST_WAVE, SECOND_WAVE
+
+    assert len(FIRST_WAVE) + len(SECOND_WAVE) == 10  # every sample in samples/
+    assert out.count(" OK") == len(FIRST_WAVE) + len(SECOND_WAVE) + len(DUPLICATES)
 
 
 @pytest.mark.slow
