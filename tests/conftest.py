@@ -71,6 +71,12 @@ def clean_sandbox(sandbox: SandboxServer) -> SandboxServer:
     return sandbox
 
 
+@pytest.fixture
+def url(clean_sandbox: SandboxServer) -> str:
+    """The freshly reset sandbox's base URL (the emulator tests talk to it over HTTP)."""
+    return clean_sandbox.url
+
+
 @pytest.fixture(scope="session")
 def receiver_only(broker_kind: str, run_id: str, sandbox: SandboxServer, state_redis: redis.Redis) -> Iterator[dict]:
     """A receiver on a broker that no worker consumes, so tests can count what was enqueued."""

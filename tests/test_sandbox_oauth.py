@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
 
-from vendor_sandbox import SandboxServer
+from switchboard.waiting import wait_for
 from vendor_sandbox.credentials import (
     CXONE_ACCESS_KEY_ID,
     CXONE_ACCESS_KEY_SECRET,
@@ -27,26 +26,6 @@ from vendor_sandbox.oauth import OAuthDefaults, OAuthRegistry
 
 GENESYS_UNAUTHORIZED = {"message": "Authentication required", "code": "authentication.required", "status": 401}
 CXONE_UNAUTHORIZED = {"error": "invalid_token"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer() as running:
-        yield running
-
-
-@pytest.fixture()
-def url(server: SandboxServer) -> str:
-    assert requests.delete(f"{server.url}/_sandbox/requests", timeout=5).status_code == 200
-    return server.url
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def oauth_state(url: str, vendor: str) -> dict[str, Any]:
@@ -197,8 +176,8 @@ def test_token_expiry(url: str, vendor: Vendor) -> None:
     token = response.json()["access_token"]
     assert vendor.api(url, token).status_code == vendor.api_ok
     answers: list[requests.Response] = []
-    wait_until(lambda: answers.append(vendor.api(url, token)) or answers[-1].status_code == 401,
-               timeout_s=5, what="the token to expire")
+    wait_for(lambda: answers.append(vendor.api(url, token)) or answers[-1].status_code == 401,
+             5, 0.05, "the token to expire")
     assert answers[-1].json() == vendor.unauthorized
     assert answers[-1].headers["WWW-Authenticate"].startswith("Bearer")
     assert oauth_state(url, vendor.name)["active_tokens"] == 0

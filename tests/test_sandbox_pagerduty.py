@@ -7,30 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from vendor_sandbox import SandboxServer
 from vendor_sandbox.faults import RateLimiter
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer() as running:
-        yield running
-
-
-@pytest.fixture()
-def url(server: SandboxServer) -> str:
-    assert requests.delete(f"{server.url}/_sandbox/requests", timeout=5).status_code == 200
-    return server.url
 
 
 def trigger(**overrides: Any) -> dict[str, Any]:
@@ -59,9 +45,9 @@ def alerts(url: str) -> list[dict[str, Any]]:
     return requests.get(f"{url}/_sandbox/pagerduty/alerts", timeout=5).json()
 
 
-def test_health_and_binding(server: SandboxServer) -> None:
-    assert server.url.startswith("http://127.0.0.1:")
-    assert requests.get(f"{server.url}/_sandbox/health", timeout=5).json() == {"status": "ok"}
+def test_health_and_binding(url: str) -> None:
+    assert url.startswith("http://127.0.0.1:")
+    assert requests.get(f"{url}/_sandbox/health", timeout=5).json() == {"status": "ok"}
 
 
 def test_valid_trigger_is_accepted_recorded_and_opens_an_alert(url: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from vendor_sandbox import SandboxServer
+from switchboard.waiting import wait_for
 from vendor_sandbox.credentials import (
     CRM_TOKEN,
     CXONE_ACCESS_KEY_ID,
@@ -35,26 +35,6 @@ OBSERVATIONS = "/api/v2/analytics/queues/observations/query"
 DIAL = "/incontactapi/services/v33.0/queuecallback"
 RESOLUTIONS = "/api/v1/events/resolutions"
 TWILIO_MESSAGES = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer() as running:
-        yield running
-
-
-@pytest.fixture()
-def url(server: SandboxServer) -> str:
-    assert requests.delete(f"{server.url}/_sandbox/requests", timeout=5).status_code == 200
-    return server.url
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def control(url: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -234,7 +214,7 @@ def test_latency_after_acts_before_the_slow_answer(url: str, case: Case) -> None
     with ThreadPoolExecutor(max_workers=1) as pool:
         started = time.monotonic()
         future = pool.submit(case.call, url)
-        wait_until(lambda: case.stored(url) == 1, what="the action to be stored")
+        wait_for(lambda: case.stored(url) == 1, 5, 0.02, "the action to be stored")
         assert recorded(url, case.vendor, case.path, all_=False), "recorded before the answer"
         assert not future.done(), "the answer must still be held back"
         response = future.result(timeout=10)
@@ -578,7 +558,7 @@ def test_crm_latency_exceeds_a_2s_client_timeout(url: str) -> None:
     control(url, "POST", "/faults/crm", json={"script": [{"pass": True, "latency_ms": 2300}]})
     with pytest.raises(requests.exceptions.ReadTimeout):
         get_customer(url, "CUST-9981", timeout=2)
-    wait_until(lambda: len(recorded(url, "crm")) == 1, what="the slow answer")
+    wait_for(lambda: len(recorded(url, "crm")) == 1, 5, 0.05, "the slow answer")
     assert get_customer(url, "CUST-9981", timeout=2).status_code == 200
 
 
@@ -616,8 +596,8 @@ def test_slack_default_rate_limit_is_one_per_second(url: str) -> None:
     throttled = post_slack(url, {"text": "second"})
     assert (throttled.status_code, throttled.text, throttled.headers["Retry-After"]) == (429, "rate_limited", "1")
     answers: list[int] = []
-    wait_until(lambda: answers.append(post_slack(url, {"text": "later"}).status_code) or answers[-1] == 200,
-               timeout_s=3, what="the next slot")
+    wait_for(lambda: answers.append(post_slack(url, {"text": "later"}).status_code) or answers[-1] == 200,
+             3, 0.05, "the next slot")
     assert len(control(url, "GET", "/slack/messages")) == 2
 
 

@@ -9,7 +9,9 @@ the view acted and recorded its answer and before the answer is sent."""
 from __future__ import annotations
 
 import binascii
+import copy
 import json
+import threading
 import time
 from base64 import b64decode
 from collections.abc import Callable, Mapping
@@ -29,6 +31,26 @@ LATENCY_AFTER = "sandbox_latency_after_s"
 
 class Clearable(Protocol):
     def clear(self) -> None: ...
+
+
+class MessageStore:
+    """Thread-safe accepted messages (oldest first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[dict[str, Any]] = []
+
+    def add(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._messages.append(copy.deepcopy(message))
+
+    def messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._messages)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
 
 
 @dataclass

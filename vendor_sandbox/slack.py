@@ -10,13 +10,20 @@ Control: ``GET /_sandbox/slack/messages`` lists the accepted messages."""
 
 from __future__ import annotations
 
-import copy
-import threading
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from .common import SandboxState, get_state, injected_fault, now_iso, read_json_request, text_answer, throttled
+from .common import (
+    MessageStore,
+    SandboxState,
+    get_state,
+    injected_fault,
+    now_iso,
+    read_json_request,
+    text_answer,
+    throttled,
+)
 from .credentials import SLACK_WEBHOOK_PATH
 
 VENDOR = "slack"
@@ -25,26 +32,6 @@ MAX_BODY_BYTES = 512 * 1024
 DEFAULT_LIMIT, DEFAULT_WINDOW_S = 1, 1.0
 
 blueprint = Blueprint("slack", __name__)
-
-
-class MessageStore:
-    """Thread-safe accepted messages (oldest first)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._messages: list[dict[str, Any]] = []
-
-    def add(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            self._messages.append(copy.deepcopy(message))
-
-    def messages(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(self._messages)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._messages.clear()
 
 
 def init_state(state: SandboxState) -> None:

@@ -12,11 +12,9 @@ Control: ``GET /_sandbox/twilio/messages`` lists the accepted messages (the 201 
 
 from __future__ import annotations
 
-import copy
 import hmac
 import math
 import re
-import threading
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -24,7 +22,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from .common import SandboxState, answer, basic_credentials, form_fields, get_state, injected_fault, throttled
+from .common import (
+    MessageStore,
+    SandboxState,
+    answer,
+    basic_credentials,
+    form_fields,
+    get_state,
+    injected_fault,
+    throttled,
+)
 from .credentials import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 
 VENDOR = "twilio"
@@ -37,26 +44,6 @@ SHORT_CODE = re.compile(r"^[0-9]{5,6}$")
 SERVICE_SID = re.compile(r"^MG[0-9a-f]{32}$")
 
 blueprint = Blueprint("twilio", __name__)
-
-
-class MessageStore:
-    """Thread-safe accepted messages (oldest first)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._messages: list[dict[str, Any]] = []
-
-    def add(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            self._messages.append(copy.deepcopy(message))
-
-    def messages(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(self._messages)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._messages.clear()
 
 
 def init_state(state: SandboxState) -> None:
