@@ -9,23 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from clients.auth_session import authed_call
-from clients.http import VendorError, call
-from clients.oauth import CredentialError, Token, TokenManager, parse_token
+from clients.oauth import Token, TokenManager, request_token
 
 DEFAULT_DIAL_PATH = "/incontactapi/services/v33.0/queuecallback"
 
 
 def fetch_cxone_token(auth_url: str, client_id: str, client_secret: str, access_key_id: str,
                       access_key_secret: str, timeout: tuple[float, float]) -> Token:
-    try:
-        response = call("POST", auth_url.rstrip("/") + "/auth/token", timeout=timeout, auth=(client_id, client_secret),
-                        data={"grant_type": "password", "username": access_key_id, "password": access_key_secret})
-    except VendorError as exc:
-        if exc.status in (400, 401, 403):
-            raise CredentialError(f"cxone token request rejected: {exc.message}", retryable=False,
-                                  status=exc.status, body=exc.body) from exc
-        raise
-    return parse_token(response, "cxone", default_expires_in=3600)
+    """``POST /auth/token``, password grant with the access key; CredentialError if refused."""
+    return request_token("cxone", auth_url.rstrip("/") + "/auth/token", auth=(client_id, client_secret),
+                         form={"grant_type": "password", "username": access_key_id, "password": access_key_secret},
+                         timeout=timeout, default_expires_in=3600)
 
 
 class CXoneClient:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients.auth_session import authed_call
-from clients.http import VendorError, call
-from clients.oauth import CredentialError, Token, TokenManager, parse_token
+from clients.oauth import Token, TokenManager, request_token
 
 MAX_BODY_BYTES = 512_000
 WORKITEMS = "/api/v2/taskmanagement/workitems"
@@ -20,15 +19,8 @@ QUEUE_OBSERVATIONS = "/api/v2/analytics/queues/observations/query"
 def fetch_genesys_token(login_url: str, client_id: str, client_secret: str,
                         timeout: tuple[float, float]) -> Token:
     """``POST /oauth/token`` with client credentials; CredentialError if the login service says no."""
-    try:
-        response = call("POST", login_url.rstrip("/") + "/oauth/token", timeout=timeout,
-                        auth=(client_id, client_secret), data={"grant_type": "client_credentials"})
-    except VendorError as exc:
-        if exc.status in (400, 401, 403):
-            raise CredentialError(f"genesys token request rejected: {exc.message}", retryable=False,
-                                  status=exc.status, body=exc.body) from exc
-        raise
-    return parse_token(response, "genesys", default_expires_in=86399)
+    return request_token("genesys", login_url.rstrip("/") + "/oauth/token", auth=(client_id, client_secret),
+                         form={"grant_type": "client_credentials"}, timeout=timeout, default_expires_in=86399)
 
 
 class GenesysClient:

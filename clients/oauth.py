@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import redis
 import requests
 
-from clients.http import VendorError
+from clients.http import VendorError, call
 
 log = logging.getLogger("switchboard.oauth")
 
@@ -41,6 +41,19 @@ class CredentialError(VendorError):
 class Token:
     access_token: str
     expires_in: float
+
+
+def request_token(vendor: str, url: str, *, auth: tuple[str, str], form: dict[str, str],
+                  timeout: tuple[float, float], default_expires_in: float) -> Token:
+    """POST a token request; CredentialError if the vendor refuses our credentials (400/401/403)."""
+    try:
+        response = call("POST", url, timeout=timeout, auth=auth, data=form)
+    except VendorError as exc:
+        if exc.status in (400, 401, 403):
+            raise CredentialError(f"{vendor} token request rejected: {exc.message}", retryable=False,
+                                  status=exc.status, body=exc.body) from exc
+        raise
+    return parse_token(response, vendor, default_expires_in=default_expires_in)
 
 
 def parse_token(response: requests.Response, vendor: str, *, default_expires_in: float) -> Token:
