@@ -199,7 +199,8 @@ def build_workitem(alert: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     cfg = CONFIG.targets[target]
     if cfg["kind"] == "call":
         queue, skills = cfg["call"]["outside_window_queue"], []
-        due = plan_call(CUSTOMERS["CUST-4410"], NOW, cfg["call"]["window"]).next_opening  # DND: follow-up
+        # DND: a follow-up at the next allowed time (07:00 in Los Angeles now: 08:00 PDT)
+        due = plan_call(CUSTOMERS["CUST-4410"], NOW, CONFIG.windows["dialing"]).next_allowed
         description = f"Call the customer back: do-not-disturb. Alert {alert['event_id']}."
     else:
         queue = first.get("queue") or cfg["workitem"]["default_queue"]
