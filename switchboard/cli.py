@@ -98,7 +98,7 @@ def dlq() -> None:
     """Dead letters: list, show, replay (same idempotency keys), purge."""
 
 
-def _dlq_runtime():  # noqa: ANN202 - tasks.runtime.Runtime, imported late (it loads Celery)
+def _worker_runtime():  # noqa: ANN202 - tasks.runtime.Runtime, imported late (it loads Celery)
     import os
 
     from switchboard.runner import running_env
@@ -115,7 +115,7 @@ def _dlq_runtime():  # noqa: ANN202 - tasks.runtime.Runtime, imported late (it l
 @click.option("--limit", default=100, show_default=True)
 def dlq_list(as_json: bool, target: str | None, limit: int) -> None:
     """List dead letters, oldest first."""
-    rt = _dlq_runtime()
+    rt = _worker_runtime()
     entries = rt.dead_letters.list(limit, target=target)
     if as_json:
         for entry in entries:
@@ -136,7 +136,7 @@ def dlq_list(as_json: bool, target: str | None, limit: int) -> None:
 @click.argument("entry_id")
 def dlq_show(entry_id: str) -> None:
     """Print one dead letter in full (JSON)."""
-    entry = _dlq_runtime().dead_letters.get(entry_id)
+    entry = _worker_runtime().dead_letters.get(entry_id)
     if entry is None:
         raise click.ClickException(f"no dead letter {entry_id}")
     click.echo(json.dumps(entry, indent=2, default=str, sort_keys=True))
@@ -152,7 +152,7 @@ def dlq_replay(entry_id: str | None, replay_all: bool, target: str | None) -> No
 
     if bool(entry_id) == replay_all:
         raise click.UsageError("give either an ENTRY_ID or --all")
-    rt = _dlq_runtime()
+    rt = _worker_runtime()
     if entry_id:
         entry = rt.dead_letters.get(entry_id)
         if entry is None:
@@ -169,10 +169,37 @@ def dlq_replay(entry_id: str | None, replay_all: bool, target: str | None) -> No
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def dlq_purge(yes: bool) -> None:
     """Delete every dead letter (their events keep their dead_lettered outcome)."""
-    rt = _dlq_runtime()
+    rt = _worker_runtime()
     if not yes:
         click.confirm(f"Delete all {rt.dead_letters.depth()} dead letters?", abort=True)
     click.echo(f"purged {rt.dead_letters.purge()} dead letters")
+
+
+@main.group()
+def deferred() -> None:
+    """Events held until a time (maintenance windows)."""
+
+
+@deferred.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the held data.")
+def deferred_list(as_json: bool) -> None:
+    """What is held, and until when (soonest release first)."""
+    rt = _worker_runtime()
+    entries = rt.deferrals.list()
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry, default=str, sort_keys=True))
+        return
+    if not entries:
+        click.echo("nothing is held")
+        return
+    click.echo(f"{'RELEASE AT (UTC)':<19} {'EVENT':<36} {'SOURCE':<8} {'ENTITY':<24} REASON")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["release_at"]))
+        data = e.get("data") or {}
+        click.echo(f"{when:<19} {e['event_id']:<36} {str(data.get('source')):<8} "
+                   f"{str(data.get('entity_id'))[:24]:<24} {e['reason']}")
+    click.echo(f"{len(entries)} held")
 
 
 @main.group()

@@ -85,7 +85,6 @@ TARGET_KINDS = ("pagerduty", "genesys_workitem", "call", "orchestrator_resolutio
 UNCERTAIN_DEFAULTS = {"pagerduty": "resend", "genesys_workitem": "verify", "call": "dead_letter",
                       "orchestrator_resolution": "resend"}
 CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SEVERITY_KEYS = fields.String(validate=validate.OneOf(SEVERITIES))
 
 
@@ -97,21 +96,12 @@ class WorkitemSchema(_Strict):
                               load_default=dict)
 
 
-class WindowSchema(_Strict):
-    start = fields.String(load_default="08:00", validate=validate.Regexp(CLOCK, error="must be HH:MM"))
-    end = fields.String(load_default="20:00", validate=validate.Regexp(CLOCK, error="must be HH:MM"))
-    days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), load_default=lambda: list(WEEKDAYS))
-    business_days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)),
-                                load_default=lambda: list(WEEKDAYS[:5]))
-
-
 class CallSchema(_Strict):
     via = fields.String(required=True, validate=validate.OneOf(["genesys_callback", "cxone_dial"]))
     queue = fields.String(load_default=None)
     cxone_skill = fields.Raw(load_default=None)
     dial_path = fields.String(load_default="/incontactapi/services/v33.0/queuecallback")
     dial_body = fields.Dict(load_default=lambda: {"skill": "{skill}", "phoneNumber": "{phone}", "callDelay": 0})
-    window = fields.Nested(WindowSchema, load_default=dict)
     outside_window_queue = fields.String(required=True)
 
     @validates_schema
@@ -230,6 +220,87 @@ class MappingsFileSchema(_Strict):
             raise ValidationError(bad)
 
 
+class ClockWindowSchema(_Strict):
+    start = fields.String(required=True, validate=validate.Regexp(CLOCK, error="must be HH:MM"))
+    end = fields.String(required=True, validate=validate.Regexp(CLOCK, error="must be HH:MM"))
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+        if data["start"] >= data["end"]:
+            raise ValidationError({"end": ["must be later than start (windows do not cross midnight)"]})
+
+
+class StateRuleSchema(_Strict):
+    start = fields.String(load_default=None, validate=validate.Regexp(CLOCK, error="must be HH:MM"))
+    end = fields.String(load_default=None, validate=validate.Regexp(CLOCK, error="must be HH:MM"))
+    max_calls_per_24h = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    no_sundays = fields.Boolean(load_default=False)
+    no_holidays = fields.Boolean(load_default=False)
+
+
+class DialingSchema(_Strict):
+    default_window = fields.Nested(ClockWindowSchema, load_default=lambda: {"start": "08:00", "end": "20:00"})
+    federal_bound = fields.Nested(ClockWindowSchema, load_default=lambda: {"start": "08:00", "end": "21:00"})
+    max_calls_per_24h = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    business_units = fields.Dict(keys=fields.String(), values=fields.Nested(ClockWindowSchema), load_default=dict)
+    states = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Z]{2}$", error="a US state code")),
+                         values=fields.Nested(StateRuleSchema), load_default=dict)
+
+
+class RecurrenceSchema(_Strict):
+    rrule = fields.String(required=True)
+    dtstart = fields.AwareDateTime(required=True)
+    timezone = fields.String(required=True)
+    duration_minutes = fields.Integer(required=True, validate=validate.Range(min=1, max=7 * 24 * 60))
+
+    @validates_schema
+    def _parses(self, data: dict[str, Any], **_: Any) -> None:
+        from switchboard.maintenance import recurrence_problem
+
+        problem = recurrence_problem(data)
+        if problem:
+            raise ValidationError({"rrule": [problem]})
+
+
+class ScopeSchema(_Strict):
+    site = fields.List(fields.String(), load_default=None)
+    entity = fields.List(fields.String(), load_default=None)
+    business_unit = fields.List(fields.String(), load_default=None)
+    source = fields.List(fields.String(validate=validate.OneOf(SOURCE_NAMES)), load_default=None)
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not any(data.get(k) for k in ("site", "entity", "business_unit", "source")):
+            raise ValidationError(["name at least one site, entity, business_unit or source (an empty scope "
+                                   "would hold every alert)"])
+
+
+class MaintenanceSchema(_Strict):
+    name = fields.String(required=True)
+    start = fields.AwareDateTime(load_default=None)
+    end = fields.AwareDateTime(load_default=None)
+    recurrence = fields.Nested(RecurrenceSchema, load_default=None)
+    scope = fields.Nested(ScopeSchema, required=True)
+
+    @validates_schema
+    def _one_kind(self, data: dict[str, Any], **_: Any) -> None:
+        one_off = data.get("start") is not None or data.get("end") is not None
+        if one_off == (data.get("recurrence") is not None):
+            raise ValidationError(["give either start and end, or recurrence"])
+        if one_off and (data.get("start") is None or data.get("end") is None or data["end"] <= data["start"]):
+            raise ValidationError({"end": ["start and end are both required, end after start"]})
+
+
+class DeferralSchema(_Strict):
+    max_hold_s = fields.Integer(load_default=7 * 86400, validate=validate.Range(min=1))
+
+
+class WindowsFileSchema(_Strict):
+    maintenance = fields.List(fields.Nested(MaintenanceSchema), load_default=list)
+    deferral = fields.Nested(DeferralSchema, load_default=dict)
+    dialing = fields.Nested(DialingSchema, load_default=dict)
+
+
 class ServiceFileSchema(_Strict):
     ledger_ttl_s = fields.Integer(load_default=7 * 86400, validate=validate.Range(min=60))
     pipeline_grain = fields.String(load_default="chain", validate=validate.OneOf(["chain", "fused"]))
@@ -242,6 +313,7 @@ FILES: dict[str, type[Schema]] = {
     "routing.yaml": RoutingFileSchema,
     "mappings.yaml": MappingsFileSchema,
     "service.yaml": ServiceFileSchema,
+    "windows.yaml": WindowsFileSchema,
 }
 
 
@@ -254,6 +326,7 @@ class Config:
     service: dict[str, Any]
     directory: Path
     vendors: dict[str, Any] = field(default_factory=dict)  # targets.yaml's genesys / crm / fallback blocks
+    windows: dict[str, Any] = field(default_factory=dict)  # windows.yaml: maintenance, deferral, dialing
 
     def on_uncertain(self, target: str) -> str:
         cfg = self.targets[target]
@@ -279,7 +352,7 @@ def _load_file(directory: Path, name: str, schema: type[Schema]) -> dict[str, An
     path = directory / name
     label = f"{directory.name}/{name}"
     if not path.exists():
-        if name == "service.yaml":
+        if name in ("service.yaml", "windows.yaml"):
             return schema().load({})
         raise ConfigError(f"{label}: file missing")
     try:
@@ -335,6 +408,7 @@ def load_config(directory: Path) -> Config:
         service=loaded["service.yaml"],
         directory=directory,
         vendors={k: loaded["targets.yaml"][k] for k in ("genesys", "crm", "fallback", "payload_ref_ttl_s")},
+        windows=loaded["windows.yaml"],
     )
     problems = _cross_check(cfg)
     if problems:

@@ -153,7 +153,7 @@ class Demo:
         trace = self.ledger.trace(row["event_id"]) or {}
         target = next(iter(trace.get("targets") or {"iot_call": None}))
         finished = datetime.fromtimestamp(trace.get("finished_at") or 0, UTC)
-        plan = plan_call(customer, finished, self.config.targets[target]["call"]["window"])
+        plan = plan_call(customer, finished, self.config.windows["dialing"])
         callbacks = [c for c in requests.get(f"{self.sandbox}/_sandbox/genesys/callbacks", timeout=5).json()
                      if (c.get("data") or {}).get("event_id") == row["event_id"]]
         items = self._workitems(row["event_id"], target)

@@ -106,9 +106,14 @@ def _zone(name: Any) -> ZoneInfo | None:
 
 
 def candidate_zones(customer: dict[str, Any]) -> tuple[str, ...]:
-    """The CRM's time zone plus the phone number's (in that order, de-duplicated, only zones that exist)."""
+    """The CRM's time zone plus the phone number's (in that order, de-duplicated, only zones that exist).
+
+    A non-geographical number (toll-free, mobile-only ranges) says nothing about where the customer is:
+    phonenumbers lists every zone of the country for it (42 for +1 800), which would leave no common
+    window, so only the CRM's zone counts then."""
     number = _parse_phone(customer)
-    from_phone = phone_timezone.time_zones_for_number(number) if number is not None else ()
+    geographic = number is not None and phonenumbers.is_number_geographical(number)
+    from_phone = phone_timezone.time_zones_for_number(number) if geographic else ()
     names = [customer.get("timezone"), *from_phone]
     known = [n for n in names if n != phone_timezone.UNKNOWN_TIMEZONE and _zone(n) is not None]
     return tuple(dict.fromkeys(known))

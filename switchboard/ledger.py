@@ -50,6 +50,19 @@ return 1
 """
 
 
+# Withdraw the outcome if it is still ARGV[1] (a deferred event being released): the event goes on and
+# will set its next outcome; its counter is decremented so accepted == sum of outcomes stays true.
+_WITHDRAW = """
+if redis.call('HGET', KEYS[1], 'outcome') ~= ARGV[1] then
+  return 0
+end
+redis.call('HDEL', KEYS[1], 'outcome', 'reason', 'finished_at')
+redis.call('DECR', KEYS[2])
+redis.call('HINCRBY', KEYS[1], 'releases', 1)
+return 1
+"""
+
+
 class Ledger:
     def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
         self.r = client
@@ -57,6 +70,7 @@ class Ledger:
         self.ttl_s = ttl_s
         self._set_outcome = client.register_script(_SET_OUTCOME)
         self._reopen = client.register_script(_REOPEN)
+        self._withdraw = client.register_script(_WITHDRAW)
 
     def accept(self, event_id: str, source: str, received_at: float, idempotency: list[str]) -> None:
         key = self.keys.ledger(event_id)
@@ -115,6 +129,14 @@ class Ledger:
         return bool(self._reopen(keys=[self.keys.ledger(event_id), self.keys.counter("outcome:dead_lettered")],
                                  args=[target]))
 
+    def withdraw_outcome(self, event_id: str, outcome: str) -> bool:
+        """Take back ``outcome`` (e.g. ``deferred`` on release); False if the event no longer has it."""
+        return bool(self._withdraw(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
+                                   args=[outcome]))
+
+    def outcome(self, event_id: str) -> str | None:
+        return self.r.hget(self.keys.ledger(event_id), "outcome")
+
     def trace(self, event_id: str) -> dict[str, Any] | None:
         data = self.r.hgetall(self.keys.ledger(event_id))
         if not data:
@@ -130,6 +152,7 @@ class Ledger:
             "finished_at": float(data["finished_at"]) if "finished_at" in data else None,
             "targets": self.target_results(event_id),
             "replays": int(data.get("replays", 0)),
+            "releases": int(data.get("releases", 0)),
             "stages": stages,
         }
         return out

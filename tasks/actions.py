@@ -29,6 +29,7 @@ class Prepared:
     verify: Callable[[], dict[str, Any] | None] | None = None
     overflow: bool = False  # some context did not fit: the full alert must be stored under payload_ref
     action: str = ""        # what was chosen, e.g. "callback" or "workitem (outside the dialing window)"
+    after: Callable[[], None] | None = None  # run once the vendor acted (e.g. count a call against the cap)
 
 
 def vendor_of(target_cfg: dict[str, Any]) -> str:
@@ -97,22 +98,36 @@ def _call(alert: dict[str, Any], target: str, rt: Runtime, now: datetime) -> Pre
     call = rt.config.targets[target]["call"]
     customer_id = (alert.get("attributes") or {}).get("customer_id")
     customer = lookup_customer(rt, customer_id) if customer_id else None
-    plan = plan_call(customer, now, call["window"])
+    calls_key = f"{rt.keys.prefix}calls:{customer_id}"
+    recent = rt.redis.zcount(calls_key, now.timestamp() - 86400, "+inf") if customer_id else 0
+    plan = plan_call(customer, now, rt.config.windows["dialing"], calls_last_24h=recent,
+                     business_unit=alert.get("business_impact"))
     if not plan.call:
-        return _workitem(alert, target, rt, queue=call["outside_window_queue"], skills=[], due=plan.next_opening,
-                         description=f"Call the customer back: {plan.reason}. Alert {alert['event_id']}.",
-                         action=f"workitem ({plan.reason})")
+        # Never dropped: a non-urgent work item scheduled for the next time a call would be allowed.
+        return _workitem(alert, target, rt, queue=call["outside_window_queue"], skills=[], due=plan.next_allowed,
+                         description=f"Call the customer back from {plan.next_allowed:%Y-%m-%d %H:%M} UTC: "
+                                     f"{plan.reason}. Alert {alert['event_id']}.",
+                         action=f"workitem [{plan.rule}] ({plan.reason})")
     assert customer is not None
+
+    def count_call() -> None:
+        pipe = rt.redis.pipeline()
+        pipe.zadd(calls_key, {alert["event_id"]: now.timestamp()})
+        pipe.zremrangebyscore(calls_key, "-inf", now.timestamp() - 86400)
+        pipe.expire(calls_key, 2 * 86400)
+        pipe.execute()
+
     limit = rt.config.vendors["genesys"]["custom_attribute_limit"]
+    action = f"[{plan.rule}] ({plan.reason})"
     if call["via"] == "genesys_callback":
         body, overflow = callback_body(alert, queue_id=_ids(rt, "queues", [call["queue"]])[0],
                                        phone=customer["phone"], customer_name=customer.get("name"), limit=limit)
         client = rt.vendors.genesys(target)
-        return Prepared(body, lambda: client.create_callback(body), overflow=overflow,
-                        action=f"callback ({plan.reason})")
+        return Prepared(body, lambda: client.create_callback(body), overflow=overflow, action=f"callback {action}",
+                        after=count_call)
     body = dial_body(call["dial_body"], phone=customer["phone"], skill=call["cxone_skill"], alert=alert)
     cx = rt.vendors.cxone(target)
-    return Prepared(body, lambda: cx.dial(body), action=f"dial ({plan.reason})")
+    return Prepared(body, lambda: cx.dial(body), action=f"dial {action}", after=count_call)
 
 
 def lookup_customer(rt: Runtime, customer_id: str) -> dict[str, Any] | None:

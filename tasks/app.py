@@ -20,11 +20,14 @@ TASK_ROUTES = {
     "switchboard.stage.*": {"queue": INGEST_QUEUE},
     "switchboard.ingest": {"queue": INGEST_QUEUE},
     "switchboard.housekeeping": {"queue": INGEST_QUEUE},
+    "switchboard.release_deferred": {"queue": INGEST_QUEUE},
     # dispatch has no static queue: route picks dispatch.<priority> per target at publish time
     "switchboard.dispatch": {"queue": "dispatch.default"},
     "switchboard.notify": {"queue": "dispatch.critical"},
 }
 
+
+RELEASE_EVERY_S = 2.0
 
 # Celery logs every task's return value on success; ours are alerts, which can carry customer data.
 trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
@@ -67,6 +70,9 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             "housekeeping": {"task": "switchboard.housekeeping", "schedule": 30.0},
+            # Held events are released within this many seconds of their release time.
+            "release-deferred": {"task": "switchboard.release_deferred", "schedule": RELEASE_EVERY_S,
+                                 "options": {"expires": RELEASE_EVERY_S * 5}},
         },
         timezone="UTC",
     )
@@ -74,4 +80,4 @@ def make_celery(settings: Settings) -> Celery:
 
 
 app = make_celery(load_settings())
-app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.housekeeping")
+app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping")

@@ -110,6 +110,8 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
                 rt.payloads.put(alert["payload_ref"], alert)
             rt.redis.set(state_key, f"{INFLIGHT}:{attempt}", ex=ttl)
             answer = prepared.send()
+            if prepared.after is not None:
+                prepared.after()
     except VendorError as exc:
         ms = (time.time() - started) * 1000
         if exc.status is not None:

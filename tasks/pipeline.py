@@ -21,3 +21,11 @@ def ingest_signature(celery_app: Celery, envelope: dict[str, Any], grain: str = 
     links = [celery_app.signature(f"switchboard.stage.{first}", args=(envelope,), queue=INGEST_QUEUE)]
     links += [celery_app.signature(f"switchboard.stage.{name}", queue=INGEST_QUEUE) for name in rest]
     return chain(*links)
+
+
+def resume_signature(celery_app: Celery, stage: str, data: dict[str, Any]) -> Signature:
+    """The chain from ``stage`` to the end, fed ``data`` (a released hold, a replayed stage dead letter)."""
+    names = STAGE_ORDER[STAGE_ORDER.index(stage):]
+    links = [celery_app.signature(f"switchboard.stage.{names[0]}", args=(data,), queue=INGEST_QUEUE)]
+    links += [celery_app.signature(f"switchboard.stage.{name}", queue=INGEST_QUEUE) for name in names[1:]]
+    return chain(*links)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import chain
-
-from switchboard.stages import STAGE_ORDER
 from tasks.app import app
+from tasks.pipeline import resume_signature
 from tasks.runtime import Runtime
 
 
@@ -23,10 +21,7 @@ def replay_entry(rt: Runtime, entry: dict[str, Any]) -> str:
     if target.startswith("stage:"):
         stage = target.split(":", 1)[1]
         rt.ledger.reopen_target(event_id, "")
-        data = dict(entry["alert"])
-        steps = [app.signature(f"switchboard.stage.{name}") for name in STAGE_ORDER[STAGE_ORDER.index(stage):]]
-        steps[0] = steps[0].clone(args=(data,))
-        chain(*steps).apply_async()
+        resume_signature(app, stage, dict(entry["alert"])).apply_async()
         rt.dead_letters.delete(entry["id"])
         return f"replayed {event_id} from stage {stage}"
     route = entry.get("route") or {}

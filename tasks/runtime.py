@@ -10,6 +10,7 @@ import redis
 
 from switchboard.config import Config, load_config
 from switchboard.dead_letters import DeadLetters
+from switchboard.deferrals import Deferrals
 from switchboard.ledger import Ledger
 from switchboard.payload_store import PayloadStore
 from switchboard.settings import Settings, load_settings
@@ -27,6 +28,7 @@ class Runtime:
     ledger: Ledger
     dead_letters: DeadLetters
     payloads: PayloadStore
+    deferrals: Deferrals
 
     @cached_property
     def vendors(self) -> Vendors:
@@ -45,4 +47,5 @@ def runtime() -> Runtime:
     return Runtime(settings=settings, config=config, redis=client, keys=keys,
                    ledger=Ledger(client, keys, config.service["ledger_ttl_s"]),
                    dead_letters=DeadLetters(client, keys),
-                   payloads=PayloadStore(client, settings.key_prefix, config.vendors["payload_ref_ttl_s"]))
+                   payloads=PayloadStore(client, settings.key_prefix, config.vendors["payload_ref_ttl_s"]),
+                   deferrals=Deferrals(client, settings.key_prefix, config.windows["deferral"]["max_hold_s"]))

@@ -44,7 +44,13 @@ def run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
         return {"event_id": event_id, ENDED: True}
     ms = (time.time() - started) * 1000
     if isinstance(result, Outcome):
-        rt.ledger.stage(event_id, name, started, ms, result=result.kind, reason=result.reason)
+        note = {}
+        if result.kind == "deferred" and result.release_at is not None:
+            # Held, not dropped: the deferral store gives this stage's input back at release time.
+            released = rt.deferrals.hold(event_id, stage=name, data=data, release_at=result.release_at,
+                                         reason=result.reason)
+            note["release_at"] = released
+        rt.ledger.stage(event_id, name, started, ms, result=result.kind, reason=result.reason, **note)
         rt.ledger.set_outcome(event_id, result.kind, result.reason)
         return {"event_id": event_id, ENDED: True}
     if name == "normalize":

@@ -69,12 +69,15 @@ class ReceiverServer:
 class WorkerProcess:
     """A real ``celery worker`` subprocess consuming every Switchboard queue."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, queues: str = QUEUES, concurrency: int = 2) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, queues: str = QUEUES, concurrency: int = 2,
+                 beat: bool = False) -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
         self.env = env
         self.cmd = [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "-Q", queues, "-n", self.name,
                     "-c", str(concurrency), "-E", "-l", "info", "--without-gossip", "--without-mingle"]
+        if beat:  # the embedded scheduler: releases held events, like the Procfile's beat process
+            self.cmd += ["-B", "-s", str(log_dir / f"beat-{uuid.uuid4().hex[:8]}")]
 
     def __enter__(self) -> WorkerProcess:
         self.log = self.log_path.open("a")

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from switchboard.config import load_config
 from switchboard.dialing import plan_call
 from switchboard.store import redis_client
 from switchboard.waiting import wait_for
-from tests.helpers import PAYLOAD_TOKEN, WorkerProcess
+from tests.helpers import PAYLOAD_TOKEN, ROOT, WorkerProcess
 from tests.posting import Sandbox, post, sample, unique_iot, unique_ztp, wait_outcome
 
 TARGET = "genesys_workitem"
@@ -24,6 +25,7 @@ QUEUES = {"QUEUE_ZTP_L1_VERIFICATION": "6f1d2c3b-0000-4000-8000-000000000002",
           "QUEUE_IOT_FOLLOWUP": "6f1d2c3b-0000-4000-8000-000000000005"}
 SKILLS = {"ZTP-L1": "9a8b7c6d-0000-4000-8000-000000000001", "Firmware-Rollback": "9a8b7c6d-0000-4000-8000-000000000002"}
 WORKITEMS = "/api/v2/taskmanagement/workitems"
+DIALING = load_config(ROOT / "config").windows["dialing"]
 
 
 def tag(event_id: str, target: str = TARGET) -> str:
@@ -99,12 +101,14 @@ def test_iot_alert_with_dnd_files_a_next_business_day_work_item(pipeline: dict, 
     assert trace["outcome"] == "dispatched", trace
     [item] = sb.workitems(externalTag=tag(event_id, "iot_call"))
     assert item["queueId"] == QUEUES["QUEUE_IOT_FOLLOWUP"]
-    expected = plan_call(record, datetime.now(UTC), {"start": "08:00", "end": "20:00", "days": [],
-                                                     "business_days": ["mon", "tue", "wed", "thu", "fri"]})
+    expected = plan_call(record, datetime.now(UTC), DIALING)
+    assert expected.rule == "dnd"
     due = datetime.fromisoformat(item["dateDue"])
-    assert due == expected.next_opening
-    local = due.astimezone(ZoneInfo("America/New_York"))
-    assert (local.hour, local.minute) == (8, 0) and local.weekday() < 5
+    if expected.next_allowed > datetime.now(UTC):  # outside the window now: due at the next opening, 08:00 local
+        assert due == expected.next_allowed
+        assert due.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") == "08:00"
+    else:  # inside the window: a follow-up due right away
+        assert abs((due - expected.next_allowed).total_seconds()) < 30
     assert sb.get("/_sandbox/genesys/callbacks") == [] or all(
         c["data"].get("event_id") != event_id for c in sb.get("/_sandbox/genesys/callbacks"))
 
@@ -245,9 +249,7 @@ def test_sample_iot_customer_follows_the_dialing_window_now(pipeline: dict, clea
     assert trace["outcome"] == "dispatched"
     customer = sample("crm-customers.json")["CUST-9981"]
     finished = datetime.fromtimestamp(trace["finished_at"], UTC)
-    plan = plan_call(customer, finished, {"start": "08:00", "end": "20:00", "days": ["mon", "tue", "wed", "thu",
-                                                                                   "fri", "sat", "sun"],
-                                          "business_days": ["mon", "tue", "wed", "thu", "fri"]})
+    plan = plan_call(customer, finished, DIALING)
     callbacks = [c for c in sb.get("/_sandbox/genesys/callbacks") if c["data"].get("event_id") == event_id]
     items = sb.workitems(externalTag=tag(event_id, "iot_call"))
     assert (len(callbacks), len(items)) == ((1, 0) if plan.call else (0, 1))

@@ -471,3 +471,11 @@ def test_backoff_bounds_are_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [backoff_s(a, 1.0, 60.0) for a in range(8)] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
     assert calls[0] == (0, 1.0)
     assert backoff_s(50, 1.0, 60.0) == 60.0  # the largest configurable max_attempts does not overflow
+
+
+def test_a_toll_free_number_does_not_add_every_zone_of_its_country() -> None:
+    from switchboard.dialing import candidate_zones
+
+    customer = {"phone": "+18005551234", "timezone": "America/Chicago", "doNotDisturb": False}
+    assert candidate_zones(customer) == ("America/Chicago",)
+    assert candidate_zones({**customer, "phone": "+12125551234"}) == ("America/Chicago", "America/New_York")

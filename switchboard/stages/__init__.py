@@ -18,6 +18,7 @@ class Outcome:
 
     kind: str
     reason: str
+    release_at: float | None = None  # for "deferred": when to look at the event again (epoch seconds)
 
 
 @dataclass
