@@ -7,7 +7,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,8 @@ from switchboard.stages.gate import gate
 from tests.helpers import ROOT
 
 WEEKLY = {"name": "weekly", "scope": {"business_unit": ["voice-network"]},
-          "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=SU", "dtstart": datetime.fromisoformat("2026-01-04T02:00:00-05:00"),
-                         "timezone": "America/New_York", "duration_minutes": 60}}
+          "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=SU", "timezone": "America/New_York", "duration_minutes": 60,
+                         "dtstart": datetime.fromisoformat("2026-01-04T02:00:00-05:00")}}
 ONE_OFF = {"name": "sfo", "scope": {"site": ["SITE_SFO_02"]}, "recurrence": None,
            "start": datetime.fromisoformat("2026-12-06T22:00:00-08:00"),
            "end": datetime.fromisoformat("2026-12-07T02:00:00-08:00")}
