@@ -78,11 +78,13 @@ def _ids(rt: Runtime, table: str, names: list[str]) -> list[str]:
 
 
 def _workitem(alert: dict[str, Any], target: str, rt: Runtime, *, queue: str, skills: list[str],
-              due: datetime | None, description: str | None = None, action: str = "workitem") -> Prepared:
+              due: datetime | None, description: str | None = None, action: str = "workitem",
+              as_severity: str | None = None) -> Prepared:
     wi = rt.config.targets[target]["workitem"]
     body, overflow = workitem_body(
         alert, target=target, type_id=wi["type_id"], queue_id=_ids(rt, "queues", [queue])[0],
-        skill_ids=_ids(rt, "skills", skills), priority=wi["priority"].get(alert["severity"]), date_due=due,
+        skill_ids=_ids(rt, "skills", skills), priority=wi["priority"].get(as_severity or alert["severity"]),
+        date_due=due,
         limit=rt.config.vendors["genesys"]["custom_attribute_limit"], description=description)
     client = rt.vendors.genesys(target)
     tag = external_tag(alert["event_id"], target)
@@ -107,7 +109,7 @@ def _call(alert: dict[str, Any], target: str, rt: Runtime, now: datetime) -> Pre
         return _workitem(alert, target, rt, queue=call["outside_window_queue"], skills=[], due=plan.next_allowed,
                          description=f"Call the customer back from {plan.next_allowed:%Y-%m-%d %H:%M} UTC: "
                                      f"{plan.reason}. Alert {alert['event_id']}.",
-                         action=f"workitem [{plan.rule}] ({plan.reason})")
+                         action=f"workitem [{plan.rule}] ({plan.reason})", as_severity="low")  # non-urgent
     assert customer is not None
 
     def count_call() -> None:

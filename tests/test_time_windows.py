@@ -92,6 +92,7 @@ def test_iot_alert_at_3am_local_files_a_scheduled_work_item_and_no_call(pipeline
     assert not expected.call and expected.rule == "window"
     due = datetime.fromisoformat(item["dateDue"])
     assert due == expected.next_allowed  # scheduled for the next allowed time: 08:00 local
+    assert item["priority"] == 25  # non-urgent (the "low" priority of targets.yaml)
     assert due.astimezone(expected.next_allowed.tzinfo) > datetime.now(UTC)
     assert "[window]" in trace["targets"]["iot_call"]["detail"]
 
