@@ -19,6 +19,7 @@ import redis
 import requests
 
 from clients.http import VendorError, call
+from switchboard.metrics import OAUTH_REFRESH_FAILURES
 
 log = logging.getLogger("switchboard.oauth")
 
@@ -134,7 +135,12 @@ class TokenManager:
 
     def _refresh(self) -> str:
         fetched_at = self.clock()
-        token = self.fetch()
+        try:
+            token = self.fetch()
+        except VendorError as exc:
+            OAUTH_REFRESH_FAILURES.labels(self.name, "credential" if isinstance(exc, CredentialError)
+                                          else "unavailable").inc()
+            raise
         lifetime = max(1.0, float(token.expires_in))
         fraction = self.refresh_fraction * (1 - random.uniform(0, self.jitter_fraction))
         record = {"access_token": token.access_token, "fetched_at": fetched_at,

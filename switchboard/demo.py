@@ -27,6 +27,7 @@ from switchboard.store import Keys, redis_client
 from switchboard.waiting import wait_for
 
 SAMPLES = ROOT / "samples"
+METRICS_PORTS = ("INGEST_METRICS_PORT", "CRITICAL_METRICS_PORT", "DEFAULT_METRICS_PORT", "BULK_METRICS_PORT")
 TASK_NAMES = {"switchboard.stage.normalize", "switchboard.stage.dedupe", "switchboard.stage.enrich",
               "switchboard.stage.gate", "switchboard.stage.route", "switchboard.dispatch"}
 
@@ -38,8 +39,9 @@ def _say(text: str) -> None:
 class Demo:
     def __init__(self) -> None:
         env = dict(os.environ)
-        for name in ("PORT", "FLOWER_PORT", "SANDBOX_PORT", "SWITCHBOARD_EMBEDDED_REDIS_PORT"):
+        for name in ("PORT", "FLOWER_PORT", "SANDBOX_PORT", "SWITCHBOARD_EMBEDDED_REDIS_PORT", *METRICS_PORTS):
             env.setdefault(name, str(free_port()))
+        env.setdefault("METRICS_DIR", str(ROOT / "var" / "demo-metrics"))
         env.setdefault("SWITCHBOARD_KEY_PREFIX", "demo:")
         self.env = env
         self.base = f"http://127.0.0.1:{env['PORT']}"

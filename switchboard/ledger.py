@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 
+from switchboard.metrics import OUTCOMES as OUTCOMES_METRIC
+from switchboard.metrics import reason_class
 from switchboard.store import Keys
 
 OUTCOMES = ("dispatched", "duplicate", "suppressed", "deferred", "dead_lettered")
@@ -119,8 +121,11 @@ class Ledger:
         """Record the terminal outcome; False if the event already had one (it is never overwritten)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
-        return bool(self._set_outcome(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
-                                      args=[outcome, reason, time.time()]))
+        recorded = bool(self._set_outcome(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
+                                          args=[outcome, reason, time.time()]))
+        if recorded:
+            OUTCOMES_METRIC.labels(outcome, reason_class(reason)).inc()
+        return recorded
 
     def reopen_target(self, event_id: str, target: str) -> bool:
         """Make a dead-lettered target pending again for a replay; False if it was not dead-lettered.

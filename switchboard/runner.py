@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -32,6 +33,18 @@ def running_env() -> dict[str, str]:
         return json.loads(RUNTIME_FILE.read_text())
     except (OSError, ValueError):
         return {}
+
+
+METRICS_POOLS = ("web", "ingest", "critical", "default", "bulk")
+
+
+def prepare_metrics_dirs(base: Path) -> None:
+    """One empty PROMETHEUS_MULTIPROC_DIR per pool (stale files of a previous run would be summed in)."""
+    for pool in METRICS_POOLS:
+        directory = base / pool
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
 
 
 def free_port() -> int:
@@ -81,6 +94,7 @@ def up(procfile: Path = ROOT / "Procfile") -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     (ROOT / "var").mkdir(exist_ok=True)
+    prepare_metrics_dirs(Path(env.get("METRICS_DIR") or ROOT / "var" / "metrics"))
     RUNTIME_FILE.write_text(json.dumps({k: env[k] for k in RUNTIME_KEYS if env.get(k)}))
     manager = Manager()
     for note in notes:

@@ -80,4 +80,5 @@ def make_celery(settings: Settings) -> Celery:
 
 
 app = make_celery(load_settings())
-app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping")
+app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping",
+                    "tasks.worker_metrics")  # the last one serves a pool's /metrics

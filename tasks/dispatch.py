@@ -24,6 +24,8 @@ from celery import Task
 
 from clients.http import VendorError
 from clients.oauth import CredentialError
+from switchboard.deferrals import epoch
+from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
 from tasks.actions import Prepared, prepare, vendor_of
 from tasks.app import app
@@ -94,6 +96,7 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
     started = time.time()
     state = rt.redis.get(state_key)
     if state == DONE:
+        DISPATCH_ATTEMPTS.labels(target, "already-dispatched").inc()
         rt.ledger.stage(event_id, stage, started, 0.0, result="already-dispatched")
         return "already-dispatched"
     cfg = rt.config.targets[target]
@@ -123,14 +126,19 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
         if exc.retryable and attempt < retry_cfg["max_attempts"]:
             countdown = max(exc.retry_after_s or 0.0, backoff_s(attempt, retry_cfg["base_s"], retry_cfg["cap_s"]))
             countdown = min(countdown, MAX_COUNTDOWN_S)
+            DISPATCH_ATTEMPTS.labels(target, "retry").inc()
             rt.ledger.stage(event_id, stage, started, ms, result="retry", attempt=attempt, error=str(exc)[:300],
                             countdown_s=round(countdown, 3))
             raise self.retry(exc=exc, countdown=countdown) from exc
+        DISPATCH_ATTEMPTS.labels(target, "dead_lettered").inc()
         rt.ledger.stage(event_id, stage, started, ms, result="dead_lettered", attempt=attempt, error=str(exc)[:300])
         dead_letter(alert, route, request, attempt, str(exc))
         return "dead_lettered"
     rt.redis.set(state_key, DONE, ex=ttl)
     verified = isinstance(answer, _Verified)
+    DISPATCH_ATTEMPTS.labels(target, "verified-existing" if verified else "dispatched").inc()
+    if alert.get("received_at"):
+        END_TO_END_SECONDS.labels(target).observe(max(0.0, time.time() - epoch(alert["received_at"])))
     rt.ledger.stage(event_id, stage, started, (time.time() - started) * 1000,
                     result="verified-existing" if verified else "dispatched", attempt=attempt,
                     action=prepared.action, vendor_answer=_summary(answer))

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from switchboard.metrics import STAGE_SECONDS
 from switchboard.stages import STAGE_ORDER, Outcome
 from switchboard.stages.dedupe import dedupe
 from switchboard.stages.enrich import enrich
@@ -43,6 +44,7 @@ def run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
         rt.ledger.set_outcome(event_id, "dead_lettered", f"stage {name} failed: {type(exc).__name__}")
         return {"event_id": event_id, ENDED: True}
     ms = (time.time() - started) * 1000
+    STAGE_SECONDS.labels(name).observe(ms / 1000)
     if isinstance(result, Outcome):
         note = {}
         if result.kind == "deferred" and result.release_at is not None:
@@ -68,7 +70,8 @@ def fan_out(alert: dict[str, Any]) -> None:
     if rt.redis.hsetnx(rt.keys.ledger(alert["event_id"]), "pending", len(targets)):
         rt.ledger.set_fields(alert["event_id"], targets=targets)
     for r in alert["routes"]:
-        app.signature("switchboard.dispatch", args=(alert, r), queue=f"dispatch.{r['priority']}").apply_async()
+        app.signature("switchboard.dispatch", args=(alert, r), queue=f"dispatch.{r['priority']}").apply_async(
+            headers={"event_id": alert["event_id"]})
 
 
 def _make_stage_task(name: str) -> Any:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from switchboard.runner import free_port
 from switchboard.store import Keys
 from tests.helpers import ROOT, ReceiverServer, WorkerProcess, service_env
 from vendor_sandbox.server import SandboxServer
@@ -110,7 +111,9 @@ def pipeline(broker_kind: str, run_id: str, sandbox: SandboxServer, state_redis:
                                 "    targets: [{target: iot_call_cxone, priority: critical}]\n", 1)
             assert "iot-via-cxone" in text
         (config_dir / path.name).write_text(text)
-    env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir))
+    metrics_dir = tmp_path_factory.mktemp(f"metrics-{broker_kind}")
+    env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
+                      PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), SWITCHBOARD_WORKER_METRICS_PORT=str(free_port()))
     logs = tmp_path_factory.mktemp(f"logs-{broker_kind}")
     with WorkerProcess(env, logs) as worker, ReceiverServer(env) as server:
         yield {"env": env, "server": server, "url": server.url, "keys": Keys(prefix), "worker": worker,

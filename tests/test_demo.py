@@ -36,13 +36,14 @@ def test_up_send_trace_and_clean_shutdown(tmp_path) -> None:
 
     import requests
 
+    from switchboard.demo import METRICS_PORTS
     from switchboard.runner import free_port
     from switchboard.waiting import wait_for
 
     ports = {name: str(free_port()) for name in ("PORT", "FLOWER_PORT", "SANDBOX_PORT",
-                                                 "SWITCHBOARD_EMBEDDED_REDIS_PORT")}
+                                                 "SWITCHBOARD_EMBEDDED_REDIS_PORT", *METRICS_PORTS)}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "PORT", "FLOWER_", "SANDBOX_"))}
-    env.update(ports)
+    env.update(ports, METRICS_DIR=str(tmp_path / "metrics"))
     log = (tmp_path / "up.log").open("w")
     up = subprocess.Popen([sys.executable, "-m", "switchboard.cli", "up"], env=env, cwd=ROOT, stdout=log,
                           stderr=subprocess.STDOUT, start_new_session=True)
@@ -64,6 +65,12 @@ def test_up_send_trace_and_clean_shutdown(tmp_path) -> None:
 
         trace = wait_for(traced, 60, 0.5, "trace with an outcome")
         assert trace["outcome"] == "dispatched" and trace["targets"]["pagerduty"]["result"] == "dispatched"
+        # /metrics sums every gunicorn worker; the critical pool's endpoint sums its prefork children
+        web = requests.get(f"{base}/metrics", timeout=5).text
+        assert 'switchboard_webhooks_total{source="genesys",status="202"} 1.0' in web
+        pool = f"http://127.0.0.1:{ports['CRITICAL_METRICS_PORT']}/metrics"
+        assert 'switchboard_dispatch_attempts_total{result="dispatched",target="pagerduty"} 1.0' in wait_for(
+            lambda: requests.get(pool, timeout=2).text, 10, 0.3, "the critical pool's metrics")
     finally:
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C does to the foreground process group
         up.wait(timeout=40)

@@ -1,8 +1,13 @@
-"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: broker and Redis reachable)."""
+"""Liveness (``/healthz``: the process answers), readiness (``/readyz``: broker and Redis reachable) and
+``/metrics`` (Prometheus text: this receiver's counters, plus DLQ/deferred/outcome gauges from Redis)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
+
+from switchboard.dead_letters import DeadLetters
+from switchboard.deferrals import Deferrals
+from switchboard.metrics import StateCollector, exposition
 
 health_bp = Blueprint("health", __name__)
 
@@ -33,3 +38,12 @@ def readyz():
     if not ready:
         response.headers["Retry-After"] = str(state.config.service["retry_after_s"])
     return response
+
+
+@health_bp.get("/metrics")
+def metrics() -> Response:
+    state = current_app.extensions["switchboard"]
+    collector = StateCollector(DeadLetters(state.redis, state.keys), Deferrals(state.redis, state.settings.key_prefix),
+                               state.ledger)
+    body, content_type = exposition(collector)
+    return Response(body, content_type=content_type)

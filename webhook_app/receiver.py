@@ -19,6 +19,7 @@ from switchboard.config import Config
 from switchboard.idempotency import IdempotencyStore
 from switchboard.ingress_limit import check_ingress
 from switchboard.ledger import Ledger
+from switchboard.metrics import IDEMPOTENCY, WEBHOOKS
 from switchboard.settings import Settings
 from switchboard.store import Keys
 from tasks.pipeline import ingest_signature
@@ -66,11 +67,14 @@ def _unavailable(state: ReceiverState, what: str) -> Rejection:
 def receive(source: str) -> Response:
     state: ReceiverState = current_app.extensions["switchboard"]
     try:
-        return _receive(state, source)
+        response = _receive(state, source)
     except Rejection as rejection:
         log.info("rejected webhook source=%s status=%s reason=%s", source, rejection.status,
                  rejection.body.get("error"))
-        return _answer(rejection.status, rejection.body, rejection.headers)
+        response = _answer(rejection.status, rejection.body, rejection.headers)
+    # an unknown source is one label, not one per path someone tried
+    WEBHOOKS.labels(source if source in state.config.sources else "unknown", str(response.status_code)).inc()
+    return response
 
 
 def _receive(state: ReceiverState, source: str) -> Response:
@@ -103,6 +107,7 @@ def _accept(state: ReceiverState, source: str, source_cfg: dict[str, Any], body:
     keys = idempotency_keys(source, source_cfg, state.keys, body, headers, payload, webhook_id)
     try:
         earlier = state.idempotency.claim(keys, event_id)
+        IDEMPOTENCY.labels(source, "hit" if earlier else "miss").inc()
         if earlier:
             return _answer(200, {"status": "duplicate", "event_id": earlier})
         state.ledger.accept(event_id, source, now, [k.key for k in keys])
@@ -110,7 +115,8 @@ def _accept(state: ReceiverState, source: str, source_cfg: dict[str, Any], body:
         raise _unavailable(state, "state store") from exc
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
     try:
-        ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"]).apply_async(retry=False)
+        ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"]).apply_async(
+            retry=False, headers={"event_id": event_id})
     except Exception as exc:  # noqa: BLE001 - any publish failure: release, answer 503, lose nothing
         log.warning("publish failed for source=%s: %s", source, type(exc).__name__)
         try:

@@ -1,0 +1,78 @@
+"""Prometheus metrics: what operators graph and alert on.
+
+Counters and histograms are module-level (``prometheus_client``); with ``PROMETHEUS_MULTIPROC_DIR`` set
+(``switchboard up`` sets it) every gunicorn and prefork worker process writes its own files and an
+endpoint sums them. Depths that live in Redis (dead letters, held events, outcomes so far) are read at
+scrape time by ``StateCollector``, so they are right whichever process is scraped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+WEBHOOKS = Counter("switchboard_webhooks", "Webhooks answered by the receiver", ["source", "status"])
+IDEMPOTENCY = Counter("switchboard_idempotency_checks", "Idempotency checks at the receiver (hit = duplicate)",
+                      ["source", "result"])
+OUTCOMES = Counter("switchboard_outcomes", "Terminal outcomes recorded", ["outcome", "reason"])
+STAGE_SECONDS = Histogram("switchboard_stage_seconds", "Time spent in each pipeline stage", ["stage"],
+                          buckets=LATENCY_BUCKETS)
+END_TO_END_SECONDS = Histogram("switchboard_end_to_end_seconds",
+                               "Webhook received -> vendor acknowledged, per target", ["target"],
+                               buckets=LATENCY_BUCKETS)
+DISPATCH_ATTEMPTS = Counter("switchboard_dispatch_attempts", "Dispatch attempts by target and result",
+                            ["target", "result"])
+OAUTH_REFRESH_FAILURES = Counter("switchboard_oauth_refresh_failures",
+                                 "OAuth token requests that failed (credential = rejected credentials)",
+                                 ["vendor", "kind"])
+
+_NOISE = re.compile(r"\s*(\(|:| until | after |\d{4}-\d\d-\d\d).*$")
+
+
+def reason_class(reason: str) -> str:
+    """A low-cardinality label from an outcome's reason (ids, times and details cut off)."""
+    return _NOISE.sub("", reason or "").strip()[:60] or "-"
+
+
+class StateCollector(Collector):
+    """Gauges read from Redis when scraped: DLQ depth, held events, outcome totals."""
+
+    def __init__(self, dead_letters: object, deferrals: object, ledger: object) -> None:
+        self.dead_letters, self.deferrals, self.ledger = dead_letters, deferrals, ledger
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            dlq, held, counts = self.dead_letters.depth(), self.deferrals.depth(), self.ledger.counts()
+        except Exception:  # noqa: BLE001 - Redis down: the scrape still answers, without these gauges
+            return
+        yield GaugeMetricFamily("switchboard_dead_letters", "Entries in the dead-letter stream", value=dlq)
+        yield GaugeMetricFamily("switchboard_deferred", "Events held in the deferral store", value=held)
+        totals = GaugeMetricFamily("switchboard_events", "Accepted events and their outcomes so far (ledger)",
+                                   labels=["state"])
+        for name, value in counts.items():
+            totals.add_metric([name], value)
+        yield totals
+
+
+def exposition(state: Collector | None = None) -> tuple[bytes, str]:
+    """The metrics text of this process, or of every process when multiprocess mode is on."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    if state is not None:
+        extra = CollectorRegistry()
+        extra.register(state)
+        text += generate_latest(extra)
+    return text, CONTENT_TYPE_LATEST
