@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.app import trace
+from celery.signals import setup_logging
 from kombu import Queue
 
+from switchboard.logs import configure as configure_logging
 from switchboard.settings import Settings, load_settings
 
 INGEST_QUEUE = "ingest"
@@ -28,6 +30,12 @@ TASK_ROUTES = {
 
 
 RELEASE_EVERY_S = 2.0
+
+
+@setup_logging.connect
+def _json_logs(loglevel: int | str | None = None, **_: object) -> None:
+    """Workers and beat log one redacted JSON line per record (Celery's own setup is skipped)."""
+    configure_logging(loglevel or "INFO")
 
 # Celery logs every task's return value on success; ours are alerts, which can carry customer data.
 trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"

@@ -25,6 +25,7 @@ from celery import Task
 from clients.http import VendorError
 from clients.oauth import CredentialError
 from switchboard.deferrals import epoch
+from switchboard.logs import log_context
 from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
 from tasks.actions import Prepared, prepare, vendor_of
@@ -89,6 +90,12 @@ class DispatchTask(Task):
 
 @app.task(bind=True, base=DispatchTask, name="switchboard.dispatch", max_retries=None)
 def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
+    with log_context(event_id=alert["event_id"], alert_key=alert.get("alert_key"), source=alert.get("source"),
+                     target=route["target"]):
+        return _dispatch(self, alert, route)
+
+
+def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
     rt = runtime()
     event_id, target = alert["event_id"], route["target"]
     state_key = rt.keys.dispatch_state(event_id, target)
@@ -131,6 +138,8 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
                             countdown_s=round(countdown, 3))
             raise self.retry(exc=exc, countdown=countdown) from exc
         DISPATCH_ATTEMPTS.labels(target, "dead_lettered").inc()
+        log.warning("dead-lettered event %s for %s after %d attempts: %s", event_id, target, attempt, exc,
+                    extra={"stage": stage, "outcome": "dead_lettered", "duration_ms": round(ms, 3)})
         rt.ledger.stage(event_id, stage, started, ms, result="dead_lettered", attempt=attempt, error=str(exc)[:300])
         dead_letter(alert, route, request, attempt, str(exc))
         return "dead_lettered"
@@ -143,7 +152,8 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
                     result="verified-existing" if verified else "dispatched", attempt=attempt,
                     action=prepared.action, vendor_answer=_summary(answer))
     finish(event_id, target, "dispatched", f"{prepared.action}: {_summary(answer)}"[:300])
-    log.info("dispatched event %s to %s (%s)", event_id, target, prepared.action.split(" (")[0])
+    log.info("dispatched event %s to %s (%s)", event_id, target, prepared.action.split(" (")[0],
+             extra={"stage": stage, "outcome": "dispatched", "duration_ms": round((time.time() - started) * 1000, 3)})
     return "dispatched"
 
 

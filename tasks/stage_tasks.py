@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from switchboard.logs import log_context
 from switchboard.metrics import STAGE_SECONDS
 from switchboard.stages import STAGE_ORDER, Outcome
 from switchboard.stages.dedupe import dedupe
@@ -30,6 +31,12 @@ def run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
     """Run one stage on ``data`` and record it; return the next link's input."""
     if data.get(ENDED):
         return data
+    with log_context(event_id=data["event_id"], alert_key=data.get("alert_key"), source=data.get("source")):
+        result = _run_stage(name, data)
+    return result
+
+
+def _run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
     event_id = data["event_id"]
     started = time.time()
@@ -45,6 +52,10 @@ def run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
         return {"event_id": event_id, ENDED: True}
     ms = (time.time() - started) * 1000
     STAGE_SECONDS.labels(name).observe(ms / 1000)
+    log.info("stage %s: %s", name, result.kind if isinstance(result, Outcome) else "ok",
+             extra={"stage": name, "outcome": result.kind if isinstance(result, Outcome) else "ok",
+                    "duration_ms": round(ms, 3), "alert_key": None if isinstance(result, Outcome)
+                    else result.get("alert_key") or data.get("alert_key")})
     if isinstance(result, Outcome):
         note = {}
         if result.kind == "deferred" and result.release_at is not None:

@@ -1,0 +1,102 @@
+"""Logging for every process: one JSON line per record, the event's id and alert key on every line of
+the task handling it, and redaction of phone numbers, secrets, tokens and signatures.
+
+python-json-logger does the JSON. Redaction is ours (no library knows our secrets): it runs on the
+finished line, so a message, an extra field or a traceback cannot leak what a pattern or a configured
+secret value matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+_context: ContextVar[dict[str, Any]] = ContextVar("switchboard_log_context", default={})  # noqa: B039 - never mutated
+
+# Phone numbers in the shapes people and vendors write them; dates and ids do not fit these.
+PHONE = re.compile(r"(?<![\w+])(\+\d{8,15}|\+\d{1,3}[ .-]\(?\d{1,4}\)?[ .-]\d{2,4}[ .-]\d{2,4}(?:[ .-]\d{2,4})?"
+                   r"|\(?\b\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b)")
+PATTERNS = [
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 [redacted]"),
+    (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_[redacted]"),
+    (re.compile(r"\bv1,[A-Za-z0-9+/]{20,}={0,2}"), "v1,[redacted]"),          # Standard Webhooks signature
+    (re.compile(r"(?i)\b(sha256=)?[0-9a-f]{64}\b"), "[signature]"),           # hex HMAC-SHA256
+    (re.compile(r"(?i)(\"?(?:access_token|client_secret|password|api[_-]?key|token|secret|authorization)\"?"
+                r"\s*[:=]\s*\"?)[^\s\",}]+"), r"\1[redacted]"),
+    (PHONE, "[phone]"),
+]
+SECRET_ENV = re.compile(r"^SWITCHBOARD_(SECRET_|PD_KEY_)|(_SECRET|_TOKEN|_API_KEY|_AUTH_TOKEN|_ACCESS_KEY_SECRET)$")
+
+
+def secret_values(env: dict[str, str] | None = None) -> list[str]:
+    """Configured secret values (each of a comma-separated rotation list), longest first."""
+    env = dict(os.environ if env is None else env)
+    values = {v.strip() for k, raw in env.items() if SECRET_ENV.search(k) for v in raw.split(",")}
+    return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    for value in secrets if secrets is not None else secret_values():
+        text = text.replace(value, "[secret]")
+    for pattern, replacement in PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Put ``fields`` (event_id, alert_key, ...) on every record logged inside the block."""
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.secrets = secret_values()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+class RedactingTextFormatter(logging.Formatter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.secrets = secret_values()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+def configure(level: int | str = logging.INFO, fmt: str | None = None) -> None:
+    """Root handler on stderr: JSON (default) or text (``SWITCHBOARD_LOG_FORMAT=text``), always redacted."""
+    fmt = fmt or os.environ.get("SWITCHBOARD_LOG_FORMAT", "json")
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "text":
+        handler.setFormatter(RedactingTextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    else:
+        handler.setFormatter(RedactingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s",
+                                                    rename_fields={"levelname": "level", "asctime": "time"}))
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
