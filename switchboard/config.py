@@ -29,6 +29,12 @@ class _Strict(Schema):
         unknown = "raise"
 
 
+def _defaults_of(schema: type[Schema], given: dict[str, Any] | None = None) -> Any:
+    """The value of an absent nested block: its schema's own defaults (marshmallow does not apply them
+    to a ``load_default``), so leaving a block out means the same as writing it empty."""
+    return lambda: schema().load(dict(given or {}))
+
+
 class SignatureSchema(_Strict):
     scheme = fields.String(required=True, validate=validate.OneOf(["hmac-sha256", "standard-webhooks"]))
     header = fields.String(load_default="X-Signature-256")
@@ -57,10 +63,22 @@ class SourceSchema(_Strict):
     signature = fields.Nested(SignatureSchema, required=True)
     secrets_env = fields.String(required=True)
     max_body_bytes = fields.Integer(load_default=65536, validate=validate.Range(min=64, max=10 * 1024 * 1024))
-    ingress_rate = fields.Nested(RateSchema, load_default=lambda: {"limit": 500, "per_seconds": 1})
-    idempotency = fields.Nested(IdempotencySchema, load_default=dict)
+    ingress_rate = fields.Nested(RateSchema, load_default=_defaults_of(RateSchema, {"limit": 500}))
+    idempotency = fields.Nested(IdempotencySchema, load_default=_defaults_of(IdempotencySchema))
     platform = fields.String(required=True)
     severity = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+
+    @validates_schema
+    def _severities(self, data: dict[str, Any], **_: Any) -> None:
+        # per metric_type: one severity, or a map from the reported state to a severity
+        bad = {}
+        for metric, rule in (data.get("severity") or {}).items():
+            values = rule.values() if isinstance(rule, dict) else [rule]
+            wrong = [v for v in values if v not in SEVERITIES]
+            if wrong:
+                bad[f"severity.{metric}"] = [f"{wrong[0]!r} is not one of: {', '.join(SEVERITIES)}"]
+        if bad:
+            raise ValidationError(bad)
 
 
 class SourcesFileSchema(_Strict):
@@ -76,7 +94,7 @@ class TimeoutSchema(_Strict):
 class RetrySchema(_Strict):
     max_attempts = fields.Integer(load_default=6, validate=validate.Range(min=1, max=50))
     base_s = fields.Float(load_default=1.0, validate=validate.Range(min=0))
-    cap_s = fields.Float(load_default=60.0, validate=validate.Range(min=0))
+    cap_s = fields.Float(load_default=60.0, validate=validate.Range(min=0, max=300))  # longer: deferral store
 
 
 TARGET_KINDS = ("pagerduty", "genesys_workitem", "call", "orchestrator_resolution")
@@ -122,8 +140,8 @@ class CallSchema(_Strict):
 
 class TargetSchema(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(TARGET_KINDS))
-    timeout = fields.Nested(TimeoutSchema, load_default=dict)
-    retry = fields.Nested(RetrySchema, load_default=dict)
+    timeout = fields.Nested(TimeoutSchema, load_default=_defaults_of(TimeoutSchema))
+    retry = fields.Nested(RetrySchema, load_default=_defaults_of(RetrySchema))
     on_uncertain = fields.String(load_default=None, validate=validate.OneOf(["resend", "verify", "dead_letter"]))
     fallback = fields.Boolean(load_default=None)
     workitem = fields.Nested(WorkitemSchema, load_default=None)
@@ -146,7 +164,7 @@ class GenesysSchema(_Strict):
 
 
 class CrmSchema(_Strict):
-    timeout = fields.Nested(TimeoutSchema, load_default=lambda: {"connect_s": 1.0, "read_s": 2.0})
+    timeout = fields.Nested(TimeoutSchema, load_default=_defaults_of(TimeoutSchema, {"connect_s": 1.0, "read_s": 2.0}))
     cache_s = fields.Integer(load_default=300, validate=validate.Range(min=0))
 
 
@@ -158,14 +176,14 @@ class FallbackSchema(_Strict):
 
 class TargetsFileSchema(_Strict):
     targets = fields.Dict(keys=fields.String(), values=fields.Nested(TargetSchema), required=True)
-    genesys = fields.Nested(GenesysSchema, load_default=dict)
-    crm = fields.Nested(CrmSchema, load_default=dict)
-    fallback = fields.Nested(FallbackSchema, load_default=dict)
+    genesys = fields.Nested(GenesysSchema, load_default=_defaults_of(GenesysSchema))
+    crm = fields.Nested(CrmSchema, load_default=_defaults_of(CrmSchema))
+    fallback = fields.Nested(FallbackSchema, load_default=_defaults_of(FallbackSchema))
     payload_ref_ttl_s = fields.Integer(load_default=7 * 86400, validate=validate.Range(min=60))
 
 
 class MatchSchema(_Strict):
-    source = fields.List(fields.String(), load_default=None)
+    source = fields.List(fields.String(validate=validate.OneOf(SOURCE_NAMES)), load_default=None)
     kind = fields.List(fields.String(), load_default=None)
     metric_type = fields.List(fields.String(), load_default=None)
     severity = fields.List(fields.String(validate=validate.OneOf(SEVERITIES)), load_default=None)
@@ -183,7 +201,7 @@ class RouteTargetSchema(_Strict):
 
 class RuleSchema(_Strict):
     name = fields.String(required=True)
-    match = fields.Nested(MatchSchema, load_default=dict)
+    match = fields.Nested(MatchSchema, load_default=_defaults_of(MatchSchema))
     targets = fields.List(fields.Nested(RouteTargetSchema), required=True, validate=validate.Length(min=1))
 
 
@@ -236,6 +254,11 @@ class StateRuleSchema(_Strict):
     max_calls_per_24h = fields.Integer(load_default=None, validate=validate.Range(min=0))
     no_sundays = fields.Boolean(load_default=False)
     no_holidays = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("start") and data.get("end") and data["start"] >= data["end"]:
+            raise ValidationError({"end": ["must be later than start"]})
 
 
 class DialingSchema(_Strict):
@@ -297,8 +320,8 @@ class DeferralSchema(_Strict):
 
 class WindowsFileSchema(_Strict):
     maintenance = fields.List(fields.Nested(MaintenanceSchema), load_default=list)
-    deferral = fields.Nested(DeferralSchema, load_default=dict)
-    dialing = fields.Nested(DialingSchema, load_default=dict)
+    deferral = fields.Nested(DeferralSchema, load_default=_defaults_of(DeferralSchema))
+    dialing = fields.Nested(DialingSchema, load_default=_defaults_of(DialingSchema))
 
 
 class ServiceFileSchema(_Strict):

@@ -218,6 +218,8 @@ DESCRIPTIONS: dict[str, str] = {
 
 # What each schema-level check (``@validates_schema``) enforces, by schema class and method.
 SCHEMA_CHECKS = {
+    ("SourceSchema", "_severities"): "every severity in `severity` (or in its per-state maps) is a known one.",
+    ("StateRuleSchema", "_ordered"): "a state's `end` is later than its `start` when both are given.",
     ("CallSchema", "_template_names"): "`dial_body` uses only the known placeholders.",
     ("CallSchema", "_via_needs"): "`via: genesys_callback` needs `queue`; `via: cxone_dial` needs `cxone_skill`.",
     ("TargetSchema", "_kind_needs"): "kind `call` needs `call`; kinds `genesys_workitem` and `call` need "
@@ -286,6 +288,7 @@ OTHER_ENV = {
     "SWITCHBOARD_WORKER_METRICS_PORT": ("unset: no worker `/metrics`", "Port (127.0.0.1) of a worker pool's "
                                                                        "`/metrics`; the Procfile sets it per pool "
                                                                        "from `<POOL>_METRICS_PORT`."),
+    "SWITCHBOARD_LOG_FORMAT": ("`json`", "`json` (one redacted JSON line per record) or `text` (redacted too)."),
     "PROMETHEUS_MULTIPROC_DIR": ("unset: one process's metrics", "prometheus_client's multiprocess directory; the "
                                                                  "Procfile sets it per process under "
                                                                  "`METRICS_DIR`."),
@@ -413,7 +416,8 @@ def requirement(field: fields.Field, path: str) -> tuple[str, str | None]:
             loaded = None
         # marshmallow hands a load_default back as it is, without running it through the nested schema: worth a
         # caveat when that loses a default (keys that load as null are as absent to the code's ``.get``).
-        if loaded is None or {k: v for k, v in loaded.items() if v is not None} != default:
+        present = {k: v for k, v in default.items() if v is not None}
+        if loaded is None or {k: v for k, v in loaded.items() if v is not None} != present:
             note = (f"`{path}`: when the key is omitted the loader stores `{flow(default)}` as it is, without the "
                     "defaults of the keys below it; they apply only when the key is written (even as `{}`).")
             text += " †"

@@ -124,3 +124,25 @@ def test_every_task_has_an_explicit_queue_route() -> None:
     for name in ours:
         route = app.amqp.router.route({}, name)
         assert route["queue"].name in ALL_QUEUES, name
+
+
+def test_an_omitted_block_means_its_defaults(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    (tmp_path / "config" / "windows.yaml").unlink()
+    targets = tmp_path / "config" / "targets.yaml"
+    block = "    timeout: {connect_s: 3.05, read_s: 10}\n    retry: {max_attempts: 6, base_s: 1, cap_s: 60}\n"
+    assert block + "    on_uncertain: resend\n" in targets.read_text()
+    targets.write_text(targets.read_text().replace(block + "    on_uncertain: resend\n", "    on_uncertain: resend\n", 1))
+    config = load_config(tmp_path / "config")
+    assert config.targets["pagerduty"]["retry"] == {"max_attempts": 6, "base_s": 1.0, "cap_s": 60.0}
+    assert config.targets["pagerduty"]["timeout"] == {"connect_s": 3.05, "read_s": 10.0}
+    assert config.windows["dialing"]["federal_bound"] == {"start": "08:00", "end": "21:00"}
+    assert config.windows["deferral"]["max_hold_s"] == 7 * 86400 and config.windows["maintenance"] == []
+
+
+def test_unknown_severity_in_a_source_is_a_config_error(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    sources = tmp_path / "config" / "sources.yaml"
+    sources.write_text(sources.read_text().replace("DOWN: critical", "DOWN: catastrophic", 1))
+    with pytest.raises(ConfigError, match=r"sources\.genesys\.severity\.trunk_status: 'catastrophic' is not one of"):
+        load_config(tmp_path / "config")
