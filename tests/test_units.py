@@ -131,8 +131,9 @@ def test_an_omitted_block_means_its_defaults(tmp_path: Path) -> None:
     (tmp_path / "config" / "windows.yaml").unlink()
     targets = tmp_path / "config" / "targets.yaml"
     block = "    timeout: {connect_s: 3.05, read_s: 10}\n    retry: {max_attempts: 6, base_s: 1, cap_s: 60}\n"
-    assert block + "    on_uncertain: resend\n" in targets.read_text()
-    targets.write_text(targets.read_text().replace(block + "    on_uncertain: resend\n", "    on_uncertain: resend\n", 1))
+    tail = "    on_uncertain: resend\n"
+    assert block + tail in targets.read_text()
+    targets.write_text(targets.read_text().replace(block + tail, tail, 1))
     config = load_config(tmp_path / "config")
     assert config.targets["pagerduty"]["retry"] == {"max_attempts": 6, "base_s": 1.0, "cap_s": 60.0}
     assert config.targets["pagerduty"]["timeout"] == {"connect_s": 3.05, "read_s": 10.0}
