@@ -175,6 +175,45 @@ def dlq_purge(yes: bool) -> None:
     click.echo(f"purged {rt.dead_letters.purge()} dead letters")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Queue depths, workers, dead letters, held events and outcome counts."""
+    from switchboard.broker import queue_depths
+    from tasks.app import ALL_QUEUES, app
+
+    rt = _worker_runtime()
+    report: dict = {"queues": {}, "workers": {}, "dead_letters": None, "deferred": None, "events": {}}
+    try:
+        report["queues"] = queue_depths(app, ALL_QUEUES)
+    except Exception as exc:  # noqa: BLE001 - the broker being down is part of the status
+        report["queues_error"] = f"broker unreachable: {type(exc).__name__}"
+    try:
+        active = app.control.inspect(timeout=1.0).active_queues() or {}
+        report["workers"] = {name: sorted(q["name"] for q in queues) for name, queues in sorted(active.items())}
+    except Exception as exc:  # noqa: BLE001
+        report["workers_error"] = f"could not ask the workers: {type(exc).__name__}"
+    try:
+        report["dead_letters"] = rt.dead_letters.depth()
+        report["deferred"] = rt.deferrals.depth()
+        report["events"] = rt.ledger.counts()
+    except Exception as exc:  # noqa: BLE001
+        report["state_error"] = f"Redis unreachable: {type(exc).__name__}"
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"{'QUEUE':<20} {'READY':>7}  CONSUMED BY")
+    for queue, depth in report["queues"].items():
+        consumers = [w for w, qs in report["workers"].items() if queue in qs]
+        click.echo(f"{queue:<20} {depth:>7}  {', '.join(consumers) or '(no worker!)'}")
+    for key in ("queues_error", "workers_error", "state_error"):
+        if key in report:
+            click.echo(f"! {report[key]}")
+    click.echo(f"dead letters: {report['dead_letters']}   held (deferred): {report['deferred']}")
+    if report["events"]:
+        click.echo("events: " + ", ".join(f"{k} {v}" for k, v in report["events"].items()))
+
+
 @main.group()
 def deferred() -> None:
     """Events held until a time (maintenance windows)."""
@@ -205,6 +244,20 @@ def deferred_list(as_json: bool) -> None:
 @main.group()
 def config() -> None:
     """Configuration commands."""
+
+
+@config.command("reference")
+@click.option("--write", is_flag=True, help="Write docs/configuration.md instead of printing.")
+def config_reference(write: bool) -> None:
+    """The configuration reference, generated from the schemas (Markdown)."""
+    from switchboard.config_reference import DOC_PATH, render_reference
+
+    text = render_reference()
+    if write:
+        Path(DOC_PATH).write_text(text)
+        click.echo(f"wrote {DOC_PATH}")
+    else:
+        click.echo(text, nl=False)
 
 
 @config.command("check")

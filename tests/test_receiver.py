@@ -4,6 +4,8 @@ broker's queue depth checked: accepted events are enqueued, everything else is n
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -16,6 +18,7 @@ from switchboard.broker import queue_depths
 from switchboard.sender import signed_headers
 from switchboard.signatures import sign_hmac
 from tests.helpers import ROOT, ReceiverServer
+from tests.posting import post, sample
 
 SAMPLES = ROOT / "samples"
 TRUNK_DOWN = (SAMPLES / "genesys-trunk-down.json").read_bytes()
@@ -277,3 +280,21 @@ def test_send_helper_signs_like_the_platforms(receiver_only: dict) -> None:
     body = (SAMPLES / "cxone-trunk-health.json").read_bytes()
     r = post(receiver_only, "cxone", body, signed_headers(cfg, body, "cxone-test-secret", request_id=uuid.uuid4().hex))
     assert r.status_code == 202
+
+
+def test_status_json_reflects_a_queue_backlog(receiver_only: dict) -> None:
+    """Nobody consumes this broker: accepted events pile up in "ingest", and status says so."""
+    def status() -> dict:
+        out = subprocess.run([sys.executable, "-m", "switchboard.cli", "status", "--json"], env=receiver_only["env"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        return json.loads(out)
+
+    before = status()
+    for _ in range(3):
+        body = sample("genesys-trunk-down.json")
+        body["event"]["trunkId"] = f"trunk-{uuid.uuid4().hex[:8]}"
+        post(receiver_only, "genesys", body)
+    after = status()
+    assert after["queues"]["ingest"] == before["queues"]["ingest"] + 3, (before, after)
+    assert after["events"]["accepted"] == before["events"]["accepted"] + 3
+    assert after["workers"] == {} and after["dead_letters"] is not None and "state_error" not in after
