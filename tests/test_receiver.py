@@ -18,7 +18,8 @@ from switchboard.broker import queue_depths
 from switchboard.sender import signed_headers
 from switchboard.signatures import sign_hmac
 from tests.helpers import ROOT, ReceiverServer
-from tests.posting import post, sample
+from tests.posting import post as post_sample
+from tests.posting import sample
 
 SAMPLES = ROOT / "samples"
 TRUNK_DOWN = (SAMPLES / "genesys-trunk-down.json").read_bytes()
@@ -293,7 +294,7 @@ def test_status_json_reflects_a_queue_backlog(receiver_only: dict) -> None:
     for _ in range(3):
         body = sample("genesys-trunk-down.json")
         body["event"]["trunkId"] = f"trunk-{uuid.uuid4().hex[:8]}"
-        post(receiver_only, "genesys", body)
+        post_sample(receiver_only, "genesys", body)
     after = status()
     assert after["queues"]["ingest"] == before["queues"]["ingest"] + 3, (before, after)
     assert after["events"]["accepted"] == before["events"]["accepted"] + 3
