@@ -11,6 +11,7 @@ from switchboard.settings import Settings, load_settings
 from switchboard.store import Keys, redis_client
 from tasks.app import make_celery
 from webhook_app.health import health_bp
+from webhook_app.openapi import openapi_bp
 from webhook_app.payloads import payloads_bp
 from webhook_app.receiver import ReceiverState, receiver_bp
 
@@ -33,4 +34,5 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.register_blueprint(receiver_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(payloads_bp)
+    app.register_blueprint(openapi_bp)
     return app
