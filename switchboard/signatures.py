@@ -91,7 +91,8 @@ def verify_standard_webhooks(
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
     if not secrets:
         raise SignatureError("no secret configured for this source")
-    if not timestamp.isdigit():
+    # isdigit() alone accepts "²" and other Unicode digits; a huge number would overflow the float maths
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise SignatureError("webhook-timestamp must be Unix seconds")
     if abs(now - int(timestamp)) > tolerance_s:
         raise SignatureError("webhook-timestamp outside the tolerance")

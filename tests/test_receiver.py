@@ -189,6 +189,8 @@ def test_rotated_secret_accepted_while_listed(receiver_only: dict) -> None:
     ("future", "webhook-timestamp outside the tolerance"),
     ("wrong-secret", "no matching v1 signature"),
     ("no-headers", "webhook-id, webhook-timestamp and webhook-signature are required"),
+    ("unicode-digit", "webhook-timestamp must be Unix seconds"),   # "²".isdigit() is True; int() fails
+    ("huge", "webhook-timestamp must be Unix seconds"),            # would overflow the tolerance maths
 ])
 def test_401_standard_webhooks(receiver_only: dict, case: str, detail: str) -> None:
     before = ingest_depth(receiver_only)
@@ -198,6 +200,8 @@ def test_401_standard_webhooks(receiver_only: dict, case: str, detail: str) -> N
         "future": lambda: sw_headers(IOT, IOT_SECRET, ts=now + 301),
         "wrong-secret": lambda: sw_headers(IOT, ZTP_SECRET),
         "no-headers": lambda: {"Content-Type": "application/json"},
+        "unicode-digit": lambda: {**sw_headers(IOT, IOT_SECRET), "webhook-timestamp": "\u00b2"},
+        "huge": lambda: {**sw_headers(IOT, IOT_SECRET), "webhook-timestamp": "9" * 400},
     }[case]()
     r = post(receiver_only, "iot", IOT, headers)
     assert r.status_code == 401
