@@ -26,7 +26,6 @@ from .common import (
     FORM_MIMETYPE,
     SandboxState,
     answer,
-    basic_credentials,
     get_state,
     injected_fault,
     now_iso,
@@ -143,14 +142,9 @@ def _error(status: int, error: str, description: str | None = None, json_body: A
 @blueprint.post("/auth/token")
 @oauth.counted_token_endpoint(VENDOR)
 def token() -> Response:
-    fault = injected_fault(VENDOR, namespace=TOKEN_NAMESPACE, fault_body=_fault_body)
-    if fault is not None:
-        return fault
-    credentials = basic_credentials()
-    client_key = credentials[0] if credentials else f"anonymous@{request.remote_addr}"
-    limited = throttled(VENDOR, client_key, None, _throttle_body, namespace=TOKEN_NAMESPACE)
-    if limited is not None:
-        return limited
+    credentials, early = oauth.token_request_start(VENDOR, TOKEN_NAMESPACE, _fault_body, _throttle_body)
+    if early is not None:
+        return early
     registry = oauth.registry()
     if registry.take_failure(VENDOR) or credentials is None or not registry.client_ok(VENDOR, *credentials):
         return _error(401, "invalid_client")

@@ -25,7 +25,6 @@ from .common import (
     FORM_MIMETYPE,
     SandboxState,
     answer,
-    basic_credentials,
     get_state,
     injected_fault,
     now_iso,
@@ -152,14 +151,9 @@ def _token_error(status: int, error: str, description: str) -> Response:
 @blueprint.post("/oauth/token")
 @oauth.counted_token_endpoint(VENDOR)
 def token() -> Response:
-    fault = injected_fault(VENDOR, namespace=TOKEN_NAMESPACE, fault_body=_fault_body)
-    if fault is not None:
-        return fault
-    credentials = basic_credentials()
-    client_key = credentials[0] if credentials else f"anonymous@{request.remote_addr}"
-    limited = throttled(VENDOR, client_key, None, _throttle_body, namespace=TOKEN_NAMESPACE)
-    if limited is not None:
-        return limited
+    credentials, early = oauth.token_request_start(VENDOR, TOKEN_NAMESPACE, _fault_body, _throttle_body)
+    if early is not None:
+        return early
     registry = oauth.registry()
     if registry.take_failure(VENDOR):
         return _token_error(401, "invalid_client", "client credentials rejected (sandbox fail)")

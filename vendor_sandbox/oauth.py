@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from .common import SandboxState, answer, bearer_token, get_state
+from .common import SandboxState, answer, basic_credentials, bearer_token, get_state, injected_fault, throttled
 
 STORE = "oauth"
 MAX_EXPIRES_IN = 10_000_000
@@ -278,3 +278,16 @@ def configure(vendor: str) -> Response | tuple[Response, int]:
 @blueprint.post("/<vendor>/revoke")
 def revoke(vendor: str) -> Response | tuple[Response, int]:
     return _control(vendor, lambda reg: {"revoked": reg.revoke_all(vendor), **reg.describe(vendor)})
+
+
+def token_request_start(vendor: str, namespace: str, fault_body: Callable[[int], Any],
+                        throttle_body: Callable[[int], Any]) -> tuple[tuple[str, str] | None, Response | None]:
+    """What every token endpoint does first: injected faults, then the per-client token rate limit.
+
+    Returns the Basic credentials (None if absent) and, when the request ends here, the answer to send."""
+    fault = injected_fault(vendor, namespace=namespace, fault_body=fault_body)
+    if fault is not None:
+        return None, fault
+    credentials = basic_credentials()
+    client_key = credentials[0] if credentials else f"anonymous@{request.remote_addr}"
+    return credentials, throttled(vendor, client_key, None, throttle_body, namespace=namespace)
