@@ -138,8 +138,20 @@ class CallSchema(_Strict):
             raise ValidationError({"cxone_skill": ["required when via is cxone_dial"]})
 
 
+class RateLimitSchema(_Strict):
+    rate = fields.Float(required=True, validate=validate.Range(min=0.001, min_inclusive=True))
+    burst = fields.Float(load_default=1.0, validate=validate.Range(min=1))
+    per = fields.String(load_default="bucket", validate=validate.OneOf(["bucket", "routing_key"]))
+    critical_share = fields.Float(load_default=0.05, validate=validate.Range(min=0, max=0.5))
+    horizon_s = fields.Float(load_default=30.0, validate=validate.Range(min=0, max=250))
+    backoff_factor = fields.Float(load_default=0.5, validate=validate.Range(min=0.05, max=0.95))
+    min_factor = fields.Float(load_default=0.1, validate=validate.Range(min=0.01, max=1))
+    recovery_per_s = fields.Float(load_default=0.02, validate=validate.Range(min=0.0001, max=1))
+
+
 class TargetSchema(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(TARGET_KINDS))
+    rate_limit = fields.String(load_default=None)  # a name in rate_limits (several targets may share one)
     timeout = fields.Nested(TimeoutSchema, load_default=_defaults_of(TimeoutSchema))
     retry = fields.Nested(RetrySchema, load_default=_defaults_of(RetrySchema))
     on_uncertain = fields.String(load_default=None, validate=validate.OneOf(["resend", "verify", "dead_letter"]))
@@ -176,6 +188,7 @@ class FallbackSchema(_Strict):
 
 class TargetsFileSchema(_Strict):
     targets = fields.Dict(keys=fields.String(), values=fields.Nested(TargetSchema), required=True)
+    rate_limits = fields.Dict(keys=fields.String(), values=fields.Nested(RateLimitSchema), load_default=dict)
     genesys = fields.Nested(GenesysSchema, load_default=_defaults_of(GenesysSchema))
     crm = fields.Nested(CrmSchema, load_default=_defaults_of(CrmSchema))
     fallback = fields.Nested(FallbackSchema, load_default=_defaults_of(FallbackSchema))
@@ -326,6 +339,8 @@ class WindowsFileSchema(_Strict):
 
 class ServiceFileSchema(_Strict):
     ledger_ttl_s = fields.Integer(load_default=7 * 86400, validate=validate.Range(min=60))
+    ingest_max_depth = fields.Integer(load_default=100_000, validate=validate.Range(min=0))  # 0: no guard
+    depth_check_every_s = fields.Float(load_default=1.0, validate=validate.Range(min=0.05, max=60))
     pipeline_grain = fields.String(load_default="chain", validate=validate.OneOf(["chain", "fused"]))
     retry_after_s = fields.Integer(load_default=5, validate=validate.Range(min=1))
 
@@ -403,6 +418,9 @@ def _cross_check(cfg: Config) -> list[str]:
             problems += [f"{where}.skills: unknown skill {s!r} (not in targets.yaml genesys.skills)"
                          for s in target["skills"] if s not in skills]
     for name, target in cfg.targets.items():
+        if target.get("rate_limit") and target["rate_limit"] not in cfg.vendors["rate_limits"]:
+            problems.append(f"targets.yaml: targets.{name}.rate_limit: unknown rate limit {target['rate_limit']!r} "
+                            f"(not in rate_limits)")
         named = [(f"targets.{name}.workitem.default_queue", (target.get("workitem") or {}).get("default_queue"))]
         call = target.get("call") or {}
         named += [(f"targets.{name}.call.queue", call.get("queue")),
@@ -430,7 +448,8 @@ def load_config(directory: Path) -> Config:
         mappings=loaded["mappings.yaml"],
         service=loaded["service.yaml"],
         directory=directory,
-        vendors={k: loaded["targets.yaml"][k] for k in ("genesys", "crm", "fallback", "payload_ref_ttl_s")},
+        vendors={k: loaded["targets.yaml"][k] for k in ("genesys", "crm", "fallback", "payload_ref_ttl_s",
+                                                        "rate_limits")},
         windows=loaded["windows.yaml"],
     )
     problems = _cross_check(cfg)

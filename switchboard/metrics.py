@@ -29,6 +29,9 @@ END_TO_END_SECONDS = Histogram("switchboard_end_to_end_seconds",
                                buckets=LATENCY_BUCKETS)
 DISPATCH_ATTEMPTS = Counter("switchboard_dispatch_attempts", "Dispatch attempts by target and result",
                             ["target", "result"])
+RATE_LIMIT_WAITS = Histogram("switchboard_rate_limit_wait_seconds",
+                             "Re-queues for a rate-limit slot (reserved: exact slot; later: beyond the horizon)",
+                             ["limit", "kind"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 OAUTH_REFRESH_FAILURES = Counter("switchboard_oauth_refresh_failures",
                                  "OAuth token requests that failed (credential = rejected credentials)",
                                  ["vendor", "kind"])

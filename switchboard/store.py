@@ -42,9 +42,6 @@ class Keys:
     def counter(self, name: str) -> str:
         return f"{self.prefix}count:{name}"
 
-    def ingress(self, source: str, window: int) -> str:
-        return f"{self.prefix}ingress:{source}:{window}"
-
     @property
     def dead_letters(self) -> str:
         return f"{self.prefix}dlq"

@@ -26,7 +26,7 @@ from clients.http import VendorError
 from clients.oauth import CredentialError
 from switchboard.deferrals import epoch
 from switchboard.logs import log_context
-from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS
+from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS, RATE_LIMIT_WAITS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
 from tasks.actions import Prepared, prepare, vendor_of
 from tasks.app import app
@@ -85,17 +85,48 @@ class DispatchTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         # An unexpected error (not a vendor answer) must still end in a recorded outcome.
         alert, route = args[0], args[1]
-        dead_letter(alert, route, {}, self.request.retries + 1, f"{type(exc).__name__}: {exc}")
+        dead_letter(alert, route, {}, int(kwargs.get("attempt", 1)), f"{type(exc).__name__}: {exc}")
 
 
-@app.task(bind=True, base=DispatchTask, name="switchboard.dispatch", max_retries=None)
-def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
+# Every re-queue (vendor retries, rate-limit waits, worker-lost redeliveries) counts here; a task that
+# keeps coming back this often is a loop, and ends in the dead-letter stream instead.
+MAX_REQUEUES = 1000
+
+
+@app.task(bind=True, base=DispatchTask, name="switchboard.dispatch", max_retries=MAX_REQUEUES)
+def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt: int = 1,
+             slot: bool = False) -> str:
+    """Deliver ``alert`` to ``route``'s target. ``attempt`` counts vendor attempts only; ``slot`` says
+    this run holds a reserved rate-limit slot (a rate-limit wait is not an attempt)."""
     with log_context(event_id=alert["event_id"], alert_key=alert.get("alert_key"), source=alert.get("source"),
                      target=route["target"]):
-        return _dispatch(self, alert, route)
+        return _dispatch(self, alert, route, attempt, slot)
 
 
-def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
+def _throttle(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int) -> None:
+    """Take a slot of the target's rate limit; if it is not now, re-queue for exactly then."""
+    name = rt.config.targets[route["target"]].get("rate_limit")
+    if not name:
+        return
+    cfg = rt.config.vendors["rate_limits"][name]
+    slot = rt.rate_limiter.acquire(name, limit_key(cfg, alert, rt), cfg, critical=route.get("priority") == "critical")
+    if slot.reserved and slot.wait_s <= 0.005:
+        return
+    # Unreserved: come back once the horizon moved, spread out so a backlog does not return at once.
+    countdown = slot.wait_s if slot.reserved else slot.wait_s + random.uniform(0, max(1.0, slot.wait_s * 0.2))
+    RATE_LIMIT_WAITS.labels(name, "reserved" if slot.reserved else "later").observe(countdown)
+    rt.redis.hincrby(rt.keys.ledger(alert["event_id"]), f"throttled:{route['target']}", 1)
+    raise self.retry(countdown=min(countdown, MAX_COUNTDOWN_S), kwargs={"attempt": attempt, "slot": slot.reserved})
+
+
+def limit_key(cfg: dict[str, Any], alert: dict[str, Any], rt: Any) -> str:
+    """Which schedule of a rate limit: one per routing key (by its variable's name, never the key) or one."""
+    if cfg["per"] == "routing_key":
+        return alert.get("routing_key_env") or rt.config.mappings["default_routing_key_env"]
+    return "all"
+
+
+def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt: int, slot: bool) -> str:
     rt = runtime()
     event_id, target = alert["event_id"], route["target"]
     state_key = rt.keys.dispatch_state(event_id, target)
@@ -108,7 +139,8 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
         return "already-dispatched"
     cfg = rt.config.targets[target]
     ttl = rt.config.service["ledger_ttl_s"]
-    attempt = self.request.retries + 1
+    if not slot:
+        _throttle(self, rt, alert, route, attempt)
     prepared: Prepared | None = None
     try:
         prepared = prepare(alert, route, rt)
@@ -128,6 +160,10 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
             rt.redis.delete(state_key)  # the vendor answered with an error: it did not act
         if isinstance(exc, CredentialError):
             credential_alert(vendor_of(cfg), exc)
+        if exc.status == 429 and cfg.get("rate_limit"):
+            limit = rt.config.vendors["rate_limits"][cfg["rate_limit"]]
+            rate = rt.rate_limiter.penalize(cfg["rate_limit"], limit_key(limit, alert, rt), limit)
+            log.warning("%s answered 429: %s rate lowered to %.2f/s", target, cfg["rate_limit"], rate)
         retry_cfg = cfg["retry"]
         request = prepared.request if prepared else {}
         if exc.retryable and attempt < retry_cfg["max_attempts"]:
@@ -136,7 +172,7 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any]) -> str:
             DISPATCH_ATTEMPTS.labels(target, "retry").inc()
             rt.ledger.stage(event_id, stage, started, ms, result="retry", attempt=attempt, error=str(exc)[:300],
                             countdown_s=round(countdown, 3))
-            raise self.retry(exc=exc, countdown=countdown) from exc
+            raise self.retry(exc=exc, countdown=countdown, kwargs={"attempt": attempt + 1, "slot": False}) from exc
         DISPATCH_ATTEMPTS.labels(target, "dead_lettered").inc()
         log.warning("dead-lettered event %s for %s after %d attempts: %s", event_id, target, attempt, exc,
                     extra={"stage": stage, "outcome": "dead_lettered", "duration_ms": round(ms, 3)})

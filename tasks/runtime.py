@@ -13,6 +13,7 @@ from switchboard.dead_letters import DeadLetters
 from switchboard.deferrals import Deferrals
 from switchboard.ledger import Ledger
 from switchboard.payload_store import PayloadStore
+from switchboard.rate_limit import RateLimiter
 from switchboard.settings import Settings, load_settings
 from switchboard.stages import StageContext
 from switchboard.store import Keys, redis_client
@@ -29,6 +30,7 @@ class Runtime:
     dead_letters: DeadLetters
     payloads: PayloadStore
     deferrals: Deferrals
+    rate_limiter: RateLimiter
 
     @cached_property
     def vendors(self) -> Vendors:
@@ -48,4 +50,5 @@ def runtime() -> Runtime:
                    ledger=Ledger(client, keys, config.service["ledger_ttl_s"]),
                    dead_letters=DeadLetters(client, keys),
                    payloads=PayloadStore(client, settings.key_prefix, config.vendors["payload_ref_ttl_s"]),
-                   deferrals=Deferrals(client, settings.key_prefix, config.windows["deferral"]["max_hold_s"]))
+                   deferrals=Deferrals(client, settings.key_prefix, config.windows["deferral"]["max_hold_s"]),
+                   rate_limiter=RateLimiter(client, settings.key_prefix))

@@ -17,9 +17,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from switchboard.config import Config
 from switchboard.idempotency import IdempotencyStore
-from switchboard.ingress_limit import check_ingress
+from switchboard.ingress_limit import DepthGuard, check_ingress
 from switchboard.ledger import Ledger
 from switchboard.metrics import IDEMPOTENCY, WEBHOOKS
+from switchboard.rate_limit import RateLimiter
 from switchboard.settings import Settings
 from switchboard.store import Keys
 from tasks.pipeline import ingest_signature
@@ -39,6 +40,8 @@ class ReceiverState:
     idempotency: IdempotencyStore
     ledger: Ledger
     celery: Celery
+    rate_limiter: RateLimiter
+    depth_guard: DepthGuard
 
 
 def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -89,11 +92,13 @@ def _receive(state: ReceiverState, source: str) -> Response:
     webhook_id = verify_signature(source_cfg, body, headers, state.settings.secrets(source_cfg["secrets_env"]), now)
     try:
         rate = source_cfg["ingress_rate"]
-        wait = check_ingress(state.redis, state.keys, source, rate["limit"], rate["per_seconds"], now)
+        wait = check_ingress(state.rate_limiter, source, rate["limit"], rate["per_seconds"])
     except redis.RedisError as exc:
         raise _unavailable(state, "state store") from exc
     if wait:
         raise Rejection(429, {"error": "source over its ingress rate"}, {"Retry-After": str(wait)})
+    if state.depth_guard.over():
+        raise _unavailable(state, "pipeline backlog over its bound: ingest queue")
     payload = parse_json(body)
     errors = validate_payload(source, payload)
     if errors:
