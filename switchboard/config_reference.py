@@ -173,6 +173,22 @@ DESCRIPTIONS: dict[str, str] = {
     "default_routing_key_env": "Name of the environment variable holding the PagerDuty routing key for entities "
                                "without a business unit.",
     # service.yaml
+    "ingest_max_depth": "The receiver answers 503 + Retry-After while the ingest queue holds this many messages or "
+                        "more (0: no guard): a flood is pushed back to the senders instead of growing the backlog.",
+    "depth_check_every_s": "How often each receiver process reads the ingest queue's depth for that guard.",
+    "rate_limits": "Named rate limits (GCRA schedules in Redis shared by every worker); several targets may share "
+                   "one, e.g. one Genesys OAuth client.",
+    "rate_limits.<name>.rate": "Requests per second, set a little under the vendor's limit.",
+    "rate_limits.<name>.burst": "How many requests may go at once before the spacing applies.",
+    "rate_limits.<name>.per": "`bucket`: one schedule; `routing_key`: one per PagerDuty routing key.",
+    "rate_limits.<name>.critical_share": "Share of the rate kept as a lane for critical routes, which a bulk "
+                                         "backlog can never delay.",
+    "rate_limits.<name>.horizon_s": "How far ahead a non-critical dispatch may reserve its slot; beyond it, it "
+                                    "asks again later.",
+    "rate_limits.<name>.backoff_factor": "A vendor 429 multiplies the rate by this.",
+    "rate_limits.<name>.min_factor": "The rate never drops below this share of `rate`.",
+    "rate_limits.<name>.recovery_per_s": "After a back-off the rate recovers by this share of `rate` per second.",
+    "targets.<name>.rate_limit": "The rate limit (a name in `rate_limits`) this target's dispatches take slots of.",
     "ledger_ttl_s": "How long an event's ledger (what `switchboard trace` shows) and dispatch state are kept.",
     "pipeline_grain": "`chain`: one Celery task per stage; `fused`: one `switchboard.ingest` task runs every stage.",
     "retry_after_s": "`Retry-After` sent with a 503 when the broker or Redis is down.",
