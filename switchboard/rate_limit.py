@@ -11,7 +11,8 @@ request's slot is ``max(now, TAT - burst)``; taking it moves TAT one interval (`
 Slots are therefore spaced at exactly the rate, with at most ``burst`` requests early. Non-critical
 requests may reserve slots up to ``horizon`` seconds ahead; beyond that they are told to come back.
 Critical requests also have their own small lane (``critical_share`` of the rate, the main lane running
-at the rest) and take whichever slot comes first, so a bulk backlog never delays them.
+at the rest) and take whichever slot comes first (peek both, take one), so a bulk backlog never delays
+them and a critical flood still drains at the full rate.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import redis
 
-# KEYS[1] schedule hash. ARGV: rate/s, burst (requests), cost, horizon ms, mode ("take" | "penalize"),
+# KEYS[1] schedule hash. ARGV: rate/s, burst (requests), cost, horizon ms, mode ("take" | "peek" | "penalize"),
 # decrease factor, floor factor, recovery per second (added to the factor).
 # Returns {reserved (1/0), wait ms, effective rate * 1000}.
 _GCRA = """
@@ -46,6 +47,9 @@ local slot = math.max(now, tat - (burst - 1) * interval)
 local wait = slot - now
 if wait > horizon then
   return {0, math.ceil(wait - horizon), math.floor(rate * factor * 1000)}
+end
+if mode == 'peek' then
+  return {1, math.ceil(wait), math.floor(rate * factor * 1000)}
 end
 redis.call('HSET', KEYS[1], 'tat', tat + interval, 'factor', factor, 'factor_at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(tat + interval - now) + 600000)
@@ -78,11 +82,16 @@ class RateLimiter:
         main = f"{bucket}:{key}"
         if not critical or share <= 0:
             return self._call(main, cfg, cfg["rate"] * (1 - share), "take", cfg["horizon_s"])
-        # Critical: a free slot of the main schedule right now, else its own lane (never behind bulk).
-        immediate = self._call(main, cfg, cfg["rate"] * (1 - share), "take", 0.0)
-        if immediate.reserved:
-            return immediate
-        return self._call(f"{main}:critical", cfg, cfg["rate"] * share, "take", cfg["horizon_s"])
+        # Critical: whichever comes first, the main schedule's next slot or its own lane's (never behind bulk).
+        lane = f"{main}:critical"
+        main_rate, lane_rate = cfg["rate"] * (1 - share), cfg["rate"] * share
+        on_main = self._call(main, cfg, main_rate, "peek", cfg["horizon_s"])
+        on_lane = self._call(lane, cfg, lane_rate, "peek", cfg["horizon_s"])
+        if on_main.reserved and (not on_lane.reserved or on_main.wait_s <= on_lane.wait_s):
+            return self._call(main, cfg, main_rate, "take", cfg["horizon_s"])
+        if on_lane.reserved:
+            return self._call(lane, cfg, lane_rate, "take", cfg["horizon_s"])
+        return Slot(False, min(on_main.wait_s, on_lane.wait_s), on_main.rate)
 
     def penalize(self, bucket: str, key: str, cfg: dict[str, Any]) -> float:
         """A vendor 429: slow both schedules down (multiplicative); they recover additively. Returns the rate."""

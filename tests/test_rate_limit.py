@@ -99,3 +99,12 @@ def test_depth_guard_reads_the_depth_at_most_every_period() -> None:
         raise ConnectionError("broker down")
 
     assert not DepthGuard(broken, max_depth=1, every_s=1.0).over()  # the publish will say 503 itself
+
+
+def test_a_critical_flood_drains_at_the_full_rate(limiter: RateLimiter) -> None:
+    cfg = {**BASE, "rate": 10.0, "critical_share": 0.1}
+    waits = sorted(limiter.acquire("b", "k", cfg, critical=True).wait_s for _ in range(40))
+    # both schedules together: 40 slots over ~4 s at 10/s (the main lane alone would need 4.4 s)
+    assert 3.7 < waits[-1] < 4.2, waits[-5:]
+    per_second = [sum(1 for w in waits if s <= w < s + 1) for s in range(4)]
+    assert all(count <= 12 for count in per_second), per_second  # the rate, plus one early slot per lane
