@@ -138,6 +138,11 @@ class CallSchema(_Strict):
             raise ValidationError({"cxone_skill": ["required when via is cxone_dial"]})
 
 
+class WindowCapSchema(_Strict):
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
+    window_s = fields.Float(required=True, validate=validate.Range(min=0.01, max=3600))
+
+
 class RateLimitSchema(_Strict):
     rate = fields.Float(required=True, validate=validate.Range(min=0.001, min_inclusive=True))
     burst = fields.Float(load_default=1.0, validate=validate.Range(min=1))
@@ -147,6 +152,7 @@ class RateLimitSchema(_Strict):
     backoff_factor = fields.Float(load_default=0.5, validate=validate.Range(min=0.05, max=0.95))
     min_factor = fields.Float(load_default=0.1, validate=validate.Range(min=0.01, max=1))
     recovery_per_s = fields.Float(load_default=0.02, validate=validate.Range(min=0.0001, max=1))
+    max_in_window = fields.Nested(WindowCapSchema, load_default=None)  # the vendor's hard window, checked at send
 
 
 class TargetSchema(_Strict):

@@ -12,11 +12,14 @@ Slots are therefore spaced at exactly the rate, with at most ``burst`` requests 
 requests may reserve slots up to ``horizon`` seconds ahead; beyond that they are told to come back.
 Critical requests also have their own small lane (``critical_share`` of the rate, the main lane running
 at the rest) and take whichever slot comes first (peek both, take one), so a bulk backlog never delays
-them and a critical flood still drains at the full rate.
+them and a critical flood still drains at the full rate. Optionally, the vendor's own window
+(``max_in_window``: at most N sends in any W seconds, a sorted set of send times) is checked at the
+moment of sending, so workers running slots late can never bunch above the vendor's limit.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +60,23 @@ return {1, math.ceil(wait), math.floor(rate * factor * 1000)}
 """
 
 
+# The vendor's own window, enforced at the moment of sending: KEYS[1] a sorted set of send times.
+# ARGV: window ms, count, a unique member. Returns 0 (send now, recorded) or the ms to wait.
+_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window, count = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < count then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
+"""
+
+
 @dataclass(frozen=True)
 class Slot:
     reserved: bool   # True: go at ``wait_s``; False: nothing reserved, ask again after ``wait_s``
@@ -69,6 +89,7 @@ class RateLimiter:
         self.r = client
         self.prefix = f"{prefix}ratelimit:"
         self._script = client.register_script(_GCRA)
+        self._window = client.register_script(_WINDOW)
 
     def _call(self, key: str, cfg: dict[str, Any], rate: float, mode: str, horizon_s: float) -> Slot:
         reserved, wait_ms, rate_milli = self._script(keys=[self.prefix + key], args=[
@@ -99,3 +120,14 @@ class RateLimiter:
         if share > 0:
             self._call(f"{bucket}:{key}:critical", cfg, cfg["rate"] * share, "penalize", 0)
         return self._call(f"{bucket}:{key}", cfg, cfg["rate"] * (1 - share), "penalize", 0).rate
+
+    def admit(self, bucket: str, key: str, cfg: dict[str, Any]) -> float:
+        """At the moment of sending: 0 if the vendor's window (``max_in_window``) has room (the send is
+        counted), else the seconds to wait. Slots are spaced right, but a worker that runs one late can
+        bunch sends; this keeps even a bunch inside the vendor's limit."""
+        cap = cfg.get("max_in_window")
+        if not cap:
+            return 0.0
+        wait_ms = self._window(keys=[f"{self.prefix}{bucket}:{key}:window"],
+                               args=[int(cap["window_s"] * 1000), cap["count"], uuid.uuid4().hex])
+        return wait_ms / 1000

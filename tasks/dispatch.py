@@ -28,6 +28,7 @@ from switchboard.deferrals import epoch
 from switchboard.logs import log_context
 from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS, RATE_LIMIT_WAITS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
+from switchboard.rate_limit import Slot
 from tasks.actions import Prepared, prepare, vendor_of
 from tasks.app import app
 from tasks.runtime import runtime
@@ -103,15 +104,23 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt: 
         return _dispatch(self, alert, route, attempt, slot)
 
 
-def _throttle(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int) -> None:
-    """Take a slot of the target's rate limit; if it is not now, re-queue for exactly then."""
+def _throttle(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int, slot_held: bool) -> None:
+    """Take a slot of the target's rate limit (unless this run holds one); if it is not now, re-queue for
+    exactly then. At the moment of sending, the vendor's own window must have room too."""
     name = rt.config.targets[route["target"]].get("rate_limit")
     if not name:
         return
     cfg = rt.config.vendors["rate_limits"][name]
-    slot = rt.rate_limiter.acquire(name, limit_key(cfg, alert, rt), cfg, critical=route.get("priority") == "critical")
+    key = limit_key(cfg, alert, rt)
+    if slot_held:
+        slot = Slot(True, 0.0, cfg["rate"])
+    else:
+        slot = rt.rate_limiter.acquire(name, key, cfg, critical=route.get("priority") == "critical")
     if slot.reserved and slot.wait_s <= 0.005:
-        return
+        wait = rt.rate_limiter.admit(name, key, cfg)
+        if wait <= 0:
+            return
+        slot = Slot(True, wait + random.uniform(0, 0.02), slot.rate)
     # Unreserved: come back once the horizon moved, spread out so a backlog does not return at once.
     countdown = slot.wait_s if slot.reserved else slot.wait_s + random.uniform(0, max(1.0, slot.wait_s * 0.2))
     RATE_LIMIT_WAITS.labels(name, "reserved" if slot.reserved else "later").observe(countdown)
@@ -139,8 +148,7 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
         return "already-dispatched"
     cfg = rt.config.targets[target]
     ttl = rt.config.service["ledger_ttl_s"]
-    if not slot:
-        _throttle(self, rt, alert, route, attempt)
+    _throttle(self, rt, alert, route, attempt, slot)
     prepared: Prepared | None = None
     try:
         prepared = prepare(alert, route, rt)

@@ -105,7 +105,8 @@ def pipeline(broker_kind: str, run_id: str, sandbox: SandboxServer, state_redis:
             text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
             assert "base_s: 0.05" in text
             # tests send bursts to one routing key; the real ~2/s per key would only make them slow
-            text = text.replace("pagerduty_events: {rate: 1.9, burst: 2,", "pagerduty_events: {rate: 200, burst: 50,")
+            text = text.replace("{rate: 1.9, burst: 2, per: routing_key, max_in_window: {count: 120, window_s: 60}}",
+                                "{rate: 200, burst: 50, per: routing_key}")
             assert "rate: 200" in text
         if path.name == "routing.yaml":
             # Route one IoT alert type through CXone, so both call vendors are exercised end to end.

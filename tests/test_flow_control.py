@@ -1,0 +1,140 @@
+"""Flow control end to end: 5,000 events through two worker pools (two processes each, as two hosts
+would run them) to a vendor that allows 50 requests/s; a critical event overtaking a bulk backlog;
+the receiver pushing back when the ingest queue is too deep."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from switchboard.signatures import sign_hmac
+from switchboard.store import Keys
+from switchboard.waiting import wait_for
+from tests.conftest import REDIS_STATE_URL
+from tests.helpers import ROOT, SECRETS, ReceiverServer, WorkerProcess, service_env
+from tests.posting import Sandbox, sample
+
+VENDOR_LIMIT = 50  # requests per second the sandbox allows (per routing key, sliding 1 s window)
+SECRET = SECRETS["SWITCHBOARD_SECRET_GENESYS"].split(",")[0]
+CXONE_SECRET = SECRETS["SWITCHBOARD_SECRET_CXONE"]
+
+
+@pytest.fixture
+def flow_stack(run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
+    """Receiver + two worker pools on their own Redis broker; PagerDuty paced at the sandbox's 50/s."""
+    broker_db = redis.Redis(host="127.0.0.1", port=6379, db=10)
+    broker_db.flushdb()
+    broker = "redis://127.0.0.1:6379/10"
+    prefix = f"t{run_id}f{uuid.uuid4().hex[:4]}:"
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    for path in (ROOT / "config").glob("*.yaml"):
+        text = path.read_text()
+        if path.name == "targets.yaml":
+            text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
+            # paced at the vendor's rate, and its window checked at each send (5% wider, for clock jitter)
+            limit = f"{{rate: {VENDOR_LIMIT}, burst: 1, per: routing_key, max_in_window: {{count: {VENDOR_LIMIT}, " \
+                    "window_s: 1.05}}"
+            text = text.replace("{rate: 1.9, burst: 2, per: routing_key, max_in_window: {count: 120, window_s: 60}}",
+                                limit)
+            assert limit in text
+        if path.name == "service.yaml":
+            text = text.replace("pipeline_grain: chain", "pipeline_grain: fused")  # the ingest side is not tested
+        (config_dir / path.name).write_text(text)
+    env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir))
+    with WorkerProcess(env, tmp_path) as pool_a, WorkerProcess(env, tmp_path) as pool_b, \
+            ReceiverServer(env) as server:
+        yield {"env": env, "server": server, "url": server.url, "keys": Keys(prefix), "pools": (pool_a, pool_b)}
+    broker_db.flushdb()
+
+
+def _post_all(url: str, bodies: list[tuple[str, bytes]]) -> list[str]:
+    local = threading.local()
+
+    def post(item: tuple[str, bytes]) -> str:
+        source, body = item
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        header, secret = ("X-Genesys-Signature", SECRET) if source == "genesys" else ("X-CXone-Signature", CXONE_SECRET)
+        r = session.post(f"{url}/webhooks/{source}", data=body, timeout=30, headers={
+            "Content-Type": "application/json", header: sign_hmac(body, secret), "X-Request-Id": uuid.uuid4().hex})
+        assert r.status_code == 202, r.text
+        return r.json()["event_id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(post, bodies))
+
+
+def _trunk_down() -> tuple[str, bytes]:
+    body = sample("genesys-trunk-down.json")
+    body["event"]["trunkId"] = f"trunk-{uuid.uuid4().hex[:12]}"  # unmapped: every event on one routing key
+    return "genesys", json.dumps(body).encode()
+
+
+def _queue_breach() -> tuple[str, bytes]:
+    body = sample("cxone-queue-status.json")
+    body["data"]["queueId"] = f"q-{uuid.uuid4().hex[:12]}"  # medium severity: the default-priority route
+    return "cxone", json.dumps(body).encode()
+
+
+def _max_in_any_second(times: list[float]) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.mark.slow
+def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: dict, clean_sandbox) -> None:
+    sb = Sandbox(clean_sandbox.url)
+    sb.send("POST", "/_sandbox/ratelimit/pagerduty", {"limit": VENDOR_LIMIT, "window_s": 1})
+    ids = _post_all(flow_stack["url"], [_trunk_down() for _ in range(5000)])
+    ledger = flow_stack["server"].state.ledger
+    wait_for(lambda: ledger.counts()["dispatched"] >= 5000 or None, 400, 1.0, "5,000 dispatched events")
+    counts = ledger.counts()
+    assert counts["accepted"] == 5000 and counts["dispatched"] == 5000, counts
+    assert all(ledger.trace(e)["outcome"] == "dispatched" for e in ids[::250])
+    calls = sb.requests("/v2/enqueue", rejected=True)
+    accepted = [c["at"] for c in calls if c["status"] == 202]
+    throttled = [c for c in calls if c["status"] == 429]
+    assert len(accepted) == 5000
+    assert _max_in_any_second([c["at"] for c in calls]) <= VENDOR_LIMIT  # never more than the limit
+    assert len(throttled) <= 5, f"{len(throttled)} answers 429"
+    drain = (len(accepted) - 1) / (max(accepted) - min(accepted))
+    assert drain >= 0.85 * VENDOR_LIMIT, f"drained at {drain:.1f}/s"  # the benchmark reports the exact fraction
+    assert all("Task switchboard.dispatch[" in p.log_path.read_text() for p in flow_stack["pools"])
+
+
+def test_a_critical_event_overtakes_a_bulk_backlog(flow_stack: dict, clean_sandbox) -> None:
+    sb = Sandbox(clean_sandbox.url)
+    sb.send("POST", "/_sandbox/ratelimit/pagerduty", {"limit": VENDOR_LIMIT, "window_s": 1})
+    bulk = _post_all(flow_stack["url"], [_queue_breach() for _ in range(1000)])  # ~21 s at the vendor rate
+    ledger = flow_stack["server"].state.ledger
+    # Once every bulk event is routed (the ingest side is done), they all wait for the vendor's rate.
+    wait_for(lambda: all(any(st["stage"] == "route" for st in ledger.trace(e)["stages"]) for e in bulk), 60, 0.5,
+             "the bulk events to reach dispatch")
+    critical = []
+    for _ in range(5):
+        posted = time.time()
+        [event_id] = _post_all(flow_stack["url"], [_trunk_down()])
+        trace = wait_for(lambda e=event_id: (t := ledger.trace(e))["outcome"] and t, 30, 0.05, "critical event")
+        critical.append(trace["finished_at"] - posted)
+    assert trace["outcome"] == "dispatched"
+    assert max(critical) < 2.5, critical  # not behind the ~21 s of bulk
+    remaining = sum(1 for e in bulk if ledger.trace(e)["outcome"] is None)
+    assert remaining > 100  # the bulk backlog was still draining behind them
+    wait_for(lambda: all(ledger.trace(e)["outcome"] for e in bulk), 120, 1.0, "the bulk backlog")
+    assert _max_in_any_second([c["at"] for c in sb.requests("/v2/enqueue", rejected=True)]) <= VENDOR_LIMIT
