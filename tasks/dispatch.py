@@ -28,7 +28,6 @@ from switchboard.deferrals import epoch
 from switchboard.logs import log_context
 from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS, RATE_LIMIT_WAITS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
-from switchboard.rate_limit import Slot
 from tasks.actions import Prepared, prepare, vendor_of
 from tasks.app import app
 from tasks.runtime import runtime
@@ -104,28 +103,38 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt: 
         return _dispatch(self, alert, route, attempt, slot)
 
 
-def _throttle(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int, slot_held: bool) -> None:
-    """Take a slot of the target's rate limit (unless this run holds one); if it is not now, re-queue for
-    exactly then. At the moment of sending, the vendor's own window must have room too."""
+def _throttle(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int) -> None:
+    """Take a slot of the target's rate limit; if it is not now, re-queue for exactly then."""
     name = rt.config.targets[route["target"]].get("rate_limit")
     if not name:
         return
     cfg = rt.config.vendors["rate_limits"][name]
-    key = limit_key(cfg, alert, rt)
-    if slot_held:
-        slot = Slot(True, 0.0, cfg["rate"])
-    else:
-        slot = rt.rate_limiter.acquire(name, key, cfg, critical=route.get("priority") == "critical")
+    slot = rt.rate_limiter.acquire(name, limit_key(cfg, alert, rt), cfg, critical=route.get("priority") == "critical")
     if slot.reserved and slot.wait_s <= 0.005:
-        wait = rt.rate_limiter.admit(name, key, cfg)
-        if wait <= 0:
-            return
-        slot = Slot(True, wait + random.uniform(0, 0.02), slot.rate)
+        return
     # Unreserved: come back once the horizon moved, spread out so a backlog does not return at once.
     countdown = slot.wait_s if slot.reserved else slot.wait_s + random.uniform(0, max(1.0, slot.wait_s * 0.2))
-    RATE_LIMIT_WAITS.labels(name, "reserved" if slot.reserved else "later").observe(countdown)
+    _requeue(self, rt, alert, route, attempt, name, countdown, "reserved" if slot.reserved else "later")
+
+
+def _admit(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int) -> None:
+    """Immediately before the request goes out: the vendor's own window must have room (else re-queue,
+    keeping the slot). Checked this late so nothing between the check and the send can bunch requests."""
+    name = rt.config.targets[route["target"]].get("rate_limit")
+    if not name:
+        return
+    cfg = rt.config.vendors["rate_limits"][name]
+    wait = rt.rate_limiter.admit(name, limit_key(cfg, alert, rt), cfg)
+    if wait > 0:
+        _requeue(self, rt, alert, route, attempt, name, wait + random.uniform(0, 0.02), "window")
+
+
+def _requeue(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int, limit: str,
+             countdown: float, kind: str) -> None:
+    RATE_LIMIT_WAITS.labels(limit, kind).observe(countdown)
     rt.redis.hincrby(rt.keys.ledger(alert["event_id"]), f"throttled:{route['target']}", 1)
-    raise self.retry(countdown=min(countdown, MAX_COUNTDOWN_S), kwargs={"attempt": attempt, "slot": slot.reserved})
+    raise self.retry(countdown=min(countdown, MAX_COUNTDOWN_S),
+                     kwargs={"attempt": attempt, "slot": kind != "later"})
 
 
 def limit_key(cfg: dict[str, Any], alert: dict[str, Any], rt: Any) -> str:
@@ -148,7 +157,8 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
         return "already-dispatched"
     cfg = rt.config.targets[target]
     ttl = rt.config.service["ledger_ttl_s"]
-    _throttle(self, rt, alert, route, attempt, slot)
+    if not slot:
+        _throttle(self, rt, alert, route, attempt)
     prepared: Prepared | None = None
     try:
         prepared = prepare(alert, route, rt)
@@ -158,6 +168,7 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
         if answer is None:
             if prepared.overflow:
                 rt.payloads.put(alert["payload_ref"], alert)
+            _admit(self, rt, alert, route, attempt)
             rt.redis.set(state_key, f"{INFLIGHT}:{attempt}", ex=ttl)
             answer = prepared.send()
             if prepared.after is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,6 +19,7 @@ import pytest
 import redis
 import requests
 
+from switchboard.runner import free_port
 from switchboard.signatures import sign_hmac
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
@@ -30,8 +33,16 @@ CXONE_SECRET = SECRETS["SWITCHBOARD_SECRET_CXONE"]
 
 
 @pytest.fixture
-def flow_stack(run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
-    """Receiver + two worker pools on their own Redis broker; PagerDuty paced at the sandbox's 50/s."""
+def flow_stack(run_id: str, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
+    """Receiver + two worker pools on their own Redis broker; PagerDuty paced at the sandbox's 50/s.
+
+    The sandbox runs in its own process here: it timestamps what it receives, and the test process is
+    busy posting 5,000 webhooks (a shared interpreter would make its clock readings bunch)."""
+    port = free_port()
+    sandbox_proc = subprocess.Popen([sys.executable, "-m", "vendor_sandbox", "--port", str(port), "--quiet"],
+                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox_url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: requests.get(f"{sandbox_url}/_sandbox/health", timeout=1).ok, 30, 0.1, "the sandbox")
     broker_db = redis.Redis(host="127.0.0.1", port=6379, db=10)
     broker_db.flushdb()
     broker = "redis://127.0.0.1:6379/10"
@@ -51,11 +62,16 @@ def flow_stack(run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -
         if path.name == "service.yaml":
             text = text.replace("pipeline_grain: chain", "pipeline_grain: fused")  # the ingest side is not tested
         (config_dir / path.name).write_text(text)
-    env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir))
-    with WorkerProcess(env, tmp_path) as pool_a, WorkerProcess(env, tmp_path) as pool_b, \
-            ReceiverServer(env) as server:
-        yield {"env": env, "server": server, "url": server.url, "keys": Keys(prefix), "pools": (pool_a, pool_b)}
-    broker_db.flushdb()
+    env = service_env(broker, REDIS_STATE_URL, sandbox_url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir))
+    try:
+        with WorkerProcess(env, tmp_path) as pool_a, WorkerProcess(env, tmp_path) as pool_b, \
+                ReceiverServer(env) as server:
+            yield {"env": env, "server": server, "url": server.url, "keys": Keys(prefix), "pools": (pool_a, pool_b),
+                   "sandbox": Sandbox(sandbox_url)}
+    finally:
+        sandbox_proc.terminate()
+        sandbox_proc.wait(timeout=10)
+        broker_db.flushdb()
 
 
 def _post_all(url: str, bodies: list[tuple[str, bytes]]) -> list[str]:
@@ -98,8 +114,8 @@ def _max_in_any_second(times: list[float]) -> int:
 
 
 @pytest.mark.slow
-def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: dict, clean_sandbox) -> None:
-    sb = Sandbox(clean_sandbox.url)
+def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: dict) -> None:
+    sb = flow_stack["sandbox"]
     sb.send("POST", "/_sandbox/ratelimit/pagerduty", {"limit": VENDOR_LIMIT, "window_s": 1})
     ids = _post_all(flow_stack["url"], [_trunk_down() for _ in range(5000)])
     ledger = flow_stack["server"].state.ledger
@@ -118,8 +134,8 @@ def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: 
     assert all("Task switchboard.dispatch[" in p.log_path.read_text() for p in flow_stack["pools"])
 
 
-def test_a_critical_event_overtakes_a_bulk_backlog(flow_stack: dict, clean_sandbox) -> None:
-    sb = Sandbox(clean_sandbox.url)
+def test_a_critical_event_overtakes_a_bulk_backlog(flow_stack: dict) -> None:
+    sb = flow_stack["sandbox"]
     sb.send("POST", "/_sandbox/ratelimit/pagerduty", {"limit": VENDOR_LIMIT, "window_s": 1})
     bulk = _post_all(flow_stack["url"], [_queue_breach() for _ in range(1000)])  # ~21 s at the vendor rate
     ledger = flow_stack["server"].state.ledger

@@ -148,6 +148,7 @@ def _record(vendor: str, status: int, json_body: Any, form_body: Mapping[str, An
         json_body=json_body,
         form_body=form_body if form_body is not None else form_fields(),
         status=status,
+        arrived_at=g.get("sandbox_arrived_at"),
     )
 
 
@@ -232,3 +233,8 @@ def throttled(
     if text and isinstance(body, str):
         return text_answer(vendor, 429, body, json_body=json_body, headers=headers)
     return answer(vendor, 429, body, json_body=json_body, headers=headers)
+
+
+def note_arrival() -> None:
+    """``before_request`` hook: when the request arrived (recorded with it)."""
+    g.sandbox_arrived_at = time.time()

@@ -28,9 +28,11 @@ class Recorder:
         json_body: Any,
         status: int,
         form_body: Mapping[str, Any] | None = None,
+        arrived_at: float | None = None,
     ) -> dict[str, Any]:
         """Store one request; header names are lower-cased, ``json_body`` is the parsed body or None,
-        ``form_body`` the form fields or None."""
+        ``form_body`` the form fields or None. ``at`` is when the request arrived (if known), so rate
+        checks see arrival times, not how long the emulator took to answer."""
         entry = {
             "vendor": vendor,
             "path": path,
@@ -39,7 +41,7 @@ class Recorder:
             "json": copy.deepcopy(json_body),
             "form": copy.deepcopy(dict(form_body)) if form_body is not None else None,
             "status": int(status),
-            "at": time.time(),
+            "at": arrived_at if arrived_at is not None else time.time(),
         }
         with self._lock:
             self._entries.append(entry)

@@ -14,7 +14,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import control, crm, cxone, genesys, oauth, orchestrator, pagerduty, slack, twilio
-from .common import EXTENSION, SandboxState, sleep_latency_after
+from .common import EXTENSION, SandboxState, note_arrival, sleep_latency_after
 
 HOST = "127.0.0.1"
 # Each has a ``blueprint`` and an ``init_state(state)``; ``oauth`` (token state and its control API) first.
@@ -28,6 +28,7 @@ def create_app(state: SandboxState | None = None) -> Flask:
     state = state or SandboxState()
     app.extensions[EXTENSION] = state
     app.register_blueprint(control.blueprint)
+    app.before_request(note_arrival)
     app.after_request(sleep_latency_after)
     for module in VENDOR_MODULES:
         module.init_state(state)
