@@ -17,6 +17,7 @@ from standardwebhooks import Webhook
 from switchboard.broker import queue_depths
 from switchboard.sender import signed_headers
 from switchboard.signatures import sign_hmac
+from switchboard.waiting import wait_for
 from tests.helpers import ROOT, ReceiverServer
 from tests.posting import post as post_sample
 from tests.posting import sample
@@ -303,3 +304,29 @@ def test_status_json_reflects_a_queue_backlog(receiver_only: dict) -> None:
     assert after["queues"]["ingest"] == before["queues"]["ingest"] + 3, (before, after)
     assert after["events"]["accepted"] == before["events"]["accepted"] + 3
     assert after["workers"] == {} and after["dead_letters"] is not None and "state_error" not in after
+
+
+def test_503_when_the_ingest_backlog_is_over_its_bound(receiver_only: dict) -> None:
+    """Nobody consumes this broker: once "ingest" holds the configured bound, senders are pushed back."""
+    from switchboard.config import load_config
+    from switchboard.settings import load_settings
+
+    config = load_config(load_settings(receiver_only["env"]).config_dir)  # a fresh copy: safe to change
+    config.service["ingest_max_depth"] = ingest_depth(receiver_only) + 2
+    config.service["depth_check_every_s"] = 0.05
+    with ReceiverServer(receiver_only["env"], config) as server:
+        ctx = {**receiver_only, "url": server.url}
+        answers = []
+        for _ in range(2):
+            body = sample("genesys-trunk-down.json")
+            body["event"]["trunkId"] = f"trunk-{uuid.uuid4().hex[:8]}"
+            answers.append(post_sample(ctx, "genesys", body))
+        body = json.dumps(sample("genesys-trunk-down.json")).encode()
+        # (a list: a 503 Response is falsy)
+        wait_for(lambda: (a := post(ctx, "genesys", body, genesys_headers(body))).status_code == 503 and [a],
+                 5, 0.06, "the depth guard")
+        before = ingest_depth(ctx)
+        r = post(ctx, "genesys", body, genesys_headers(body))
+    assert r.status_code == 503 and r.json()["error"] == "ingest backlog over its bound, retry later"
+    assert int(r.headers["Retry-After"]) >= 1
+    assert_not_enqueued(ctx, before)

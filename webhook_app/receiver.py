@@ -98,7 +98,8 @@ def _receive(state: ReceiverState, source: str) -> Response:
     if wait:
         raise Rejection(429, {"error": "source over its ingress rate"}, {"Retry-After": str(wait)})
     if state.depth_guard.over():
-        raise _unavailable(state, "pipeline backlog over its bound: ingest queue")
+        raise Rejection(503, {"error": "ingest backlog over its bound, retry later"},
+                        {"Retry-After": str(state.config.service["retry_after_s"])})
     payload = parse_json(body)
     errors = validate_payload(source, payload)
     if errors:
