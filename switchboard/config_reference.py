@@ -188,6 +188,10 @@ DESCRIPTIONS: dict[str, str] = {
     "rate_limits.<name>.backoff_factor": "A vendor 429 multiplies the rate by this.",
     "rate_limits.<name>.min_factor": "The rate never drops below this share of `rate`.",
     "rate_limits.<name>.recovery_per_s": "After a back-off the rate recovers by this share of `rate` per second.",
+    "rate_limits.<name>.max_in_window": "The vendor's own sliding window (at most `count` sends in any `window_s`), "
+                                        "checked immediately before each send: a hard cap.",
+    "rate_limits.<name>.max_in_window.count": "Sends allowed in the window.",
+    "rate_limits.<name>.max_in_window.window_s": "The window's length in seconds.",
     "targets.<name>.rate_limit": "The rate limit (a name in `rate_limits`) this target's dispatches take slots of.",
     "ledger_ttl_s": "How long an event's ledger (what `switchboard trace` shows) and dispatch state are kept.",
     "pipeline_grain": "`chain`: one Celery task per stage; `fused`: one `switchboard.ingest` task runs every stage.",
