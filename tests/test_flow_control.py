@@ -56,9 +56,10 @@ def flow_stack(run_id: str, state_redis: redis.Redis, tmp_path: Path) -> Iterato
         text = path.read_text()
         if path.name == "targets.yaml":
             text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
-            # paced just under the vendor's rate; its window (2% wider, for clock jitter) checked at each send
-            limit = f"{{rate: {0.96 * VENDOR_LIMIT}, burst: 1, per: routing_key, max_in_window: {{count: " \
-                    f"{VENDOR_LIMIT}, window_s: 1.02}}}}"
+            # paced under the vendor's rate; its window checked at each send, 20% wider than the vendor's:
+            # on a loaded CI machine a request can reach the sandbox ~100 ms after our check
+            limit = f"{{rate: {0.8 * VENDOR_LIMIT}, burst: 1, per: routing_key, max_in_window: {{count: " \
+                    f"{VENDOR_LIMIT}, window_s: 1.2}}}}"
             text = text.replace("{rate: 1.9, burst: 2, per: routing_key, max_in_window: {count: 120, window_s: 60}}",
                                 limit)
             assert limit in text
@@ -157,9 +158,9 @@ def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: 
     assert _max_in_any_second([c["at"] for c in calls]) <= VENDOR_LIMIT  # never more than the limit
     assert len(throttled) <= 5, f"{len(throttled)} answers 429"
     drain = (len(accepted) - 1) / (max(accepted) - min(accepted))
-    # A floor against regressions; measured ~0.64 of the limit today (re-queue round trips), which the
+    # A floor against regressions; measured ~0.6 of the limit today (re-queue round trips), which the
     # performance work is to raise towards 0.95 and its benchmark reports exactly.
-    assert drain >= 0.5 * VENDOR_LIMIT, f"drained at {drain:.1f}/s"
+    assert drain >= 0.4 * VENDOR_LIMIT, f"drained at {drain:.1f}/s"
     assert all("Task switchboard.dispatch[" in p.log_path.read_text() for p in pools)
 
 
