@@ -93,6 +93,22 @@ def send(source: str, file: Path, url: str | None, request_id: str | None) -> No
     sys.exit(0 if response.status_code in (200, 202) else 1)
 
 
+def _listed_as_json_or_empty(entries: list[dict], as_json: bool, empty: str) -> bool:
+    """Print ``entries`` as JSON lines, or say there are none; True if nothing is left to print."""
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry, default=str, sort_keys=True))
+        return True
+    if not entries:
+        click.echo(empty)
+        return True
+    return False
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
 @main.group()
 def dlq() -> None:
     """Dead letters: list, show, replay (same idempotency keys), purge."""
@@ -117,16 +133,11 @@ def dlq_list(as_json: bool, target: str | None, limit: int) -> None:
     """List dead letters, oldest first."""
     rt = _worker_runtime()
     entries = rt.dead_letters.list(limit, target=target)
-    if as_json:
-        for entry in entries:
-            click.echo(json.dumps(entry, default=str, sort_keys=True))
-        return
-    if not entries:
-        click.echo("no dead letters")
+    if _listed_as_json_or_empty(entries, as_json, "no dead letters"):
         return
     click.echo(f"{'ID':<17} {'WHEN (UTC)':<19} {'TARGET':<18} {'ATT':>3}  {'EVENT':<36} ERROR")
     for e in entries:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+        when = _utc(e["at"])
         click.echo(f"{e['id']:<17} {when:<19} {e['target']:<18} {e['attempts']:>3}  {e['event_id']:<36} "
                    f"{e['error'][:80]}")
     click.echo(f"{len(entries)} shown, {rt.dead_letters.depth()} in the stream")
@@ -225,16 +236,11 @@ def deferred_list(as_json: bool) -> None:
     """What is held, and until when (soonest release first)."""
     rt = _worker_runtime()
     entries = rt.deferrals.list()
-    if as_json:
-        for entry in entries:
-            click.echo(json.dumps(entry, default=str, sort_keys=True))
-        return
-    if not entries:
-        click.echo("nothing is held")
+    if _listed_as_json_or_empty(entries, as_json, "nothing is held"):
         return
     click.echo(f"{'RELEASE AT (UTC)':<19} {'EVENT':<36} {'SOURCE':<8} {'ENTITY':<24} REASON")
     for e in entries:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["release_at"]))
+        when = _utc(e["release_at"])
         data = e.get("data") or {}
         click.echo(f"{when:<19} {e['event_id']:<36} {str(data.get('source')):<8} "
                    f"{str(data.get('entity_id'))[:24]:<24} {e['reason']}")

@@ -4,8 +4,8 @@
 dotted path (``<name>`` stands for a map key, ``[]`` for a list item), type, whether it is required or
 its default, the allowed values taken from the validators (``OneOf``, ``Range``, ``Length``, ``Regexp``),
 and a one-line description: a field's ``metadata={"description": ...}`` when it has one, else the entry
-in ``DESCRIPTIONS`` below. Each file's cross-key checks (``validates_schema``) and the environment
-variables the service reads (``switchboard.settings``, the vendor clients) follow.
+in ``DESCRIPTIONS`` (``switchboard/config_texts.py``). Each file's cross-key checks (``validates_schema``)
+and the environment variables the service reads (``switchboard.settings``, the vendor clients) follow.
 
 Regenerate after changing a schema (a test fails until the file matches)::
 
@@ -27,8 +27,18 @@ from marshmallow.decorators import VALIDATES_SCHEMA
 from marshmallow.utils import missing
 
 from switchboard import config as config_module
-from switchboard.config import FILES, UNCERTAIN_DEFAULTS, ConfigError
-from switchboard.payloads.cxone import PLACEHOLDERS
+from switchboard.config import FILES, ConfigError
+from switchboard.config_texts import (  # noqa: F401 - the words, re-exported for the tests
+    CREDENTIAL_MEANINGS,
+    DESCRIPTIONS,
+    FILE_INTROS,
+    LOAD_CHECKS,
+    OTHER_ENV,
+    PROCFILE_MEANINGS,
+    SCHEMA_CHECKS,
+    SETTINGS_ENV,
+    VENDOR_MEANINGS,
+)
 from switchboard.settings import REPO_CONFIG_DIR, VENDOR_URLS, load_settings
 
 REGENERATE = "python -m switchboard.config_reference > docs/configuration.md"
@@ -36,292 +46,7 @@ DOC_PATH = REPO_CONFIG_DIR.parent / "docs" / "configuration.md"
 MAP_KEY = "<name>"
 LIST_ITEM = "[]"
 
-_UNCERTAIN = ", ".join(f"`{kind}`: `{policy}`" for kind, policy in UNCERTAIN_DEFAULTS.items())
-
-FILE_INTROS = {
-    "sources.yaml": "Inbound sources: how each signs, how big its bodies may be, how fast it may post, how retries "
-                    "are recognised, and how its metrics map to severities. Secrets are never in the file, only the "
-                    "names of the environment variables holding them.",
-    "targets.yaml": "Downstream targets: kind, timeouts and the durable retry policy (Celery retries with "
-                    "full-jitter exponential backoff honouring `Retry-After`; after `max_attempts` the dispatch is "
-                    "dead-lettered), plus the Genesys name tables, the CRM lookup, the fallback notifier and the "
-                    "payload-reference TTL. Vendor URLs and credentials come from the environment.",
-    "routing.yaml": "Routing rules, first match wins; each names the targets a matching alert is dispatched to.",
-    "mappings.yaml": "Entity -> business unit -> PagerDuty routing key (from the named environment variable) and "
-                     "diagnostic links.",
-    "service.yaml": "Service-wide behaviour.",
-    "windows.yaml": "Time windows: maintenance holds, how held events are released, and the dialing policy for "
-                    "outbound calls. Every instant carries an explicit UTC offset (a naive time is a config error).",
-}
-
-DESCRIPTIONS: dict[str, str] = {
-    # sources.yaml
-    "sources": "Inbound sources by name (`POST /webhooks/<name>`).",
-    "sources.<name>.signature": "How requests are signed; a missing or wrong signature is answered 401.",
-    "sources.<name>.signature.scheme": "`hmac-sha256`: an HMAC of the raw body in `header`; `standard-webhooks`: "
-                                       "the Standard Webhooks headers with `whsec_` secrets.",
-    "sources.<name>.signature.header": "Request header carrying the HMAC (`hmac-sha256` only).",
-    "sources.<name>.signature.encoding": "How the HMAC digest is written in the header (`hmac-sha256` only).",
-    "sources.<name>.signature.prefix": "Text before the digest in the header, e.g. `sha256=` (`hmac-sha256` only).",
-    "sources.<name>.signature.tolerance_s": "How far `webhook-timestamp` may be from now (`standard-webhooks` "
-                                           "only).",
-    "sources.<name>.secrets_env": "Name of the environment variable holding the source's secrets (comma-separated: "
-                                  "several active secrets during a rotation).",
-    "sources.<name>.max_body_bytes": "Largest accepted request body; a larger one is answered 413.",
-    "sources.<name>.ingress_rate": "How fast the source may post; over the rate is answered 429 with `Retry-After`.",
-    "sources.<name>.ingress_rate.limit": "Requests allowed per `per_seconds`.",
-    "sources.<name>.ingress_rate.per_seconds": "Length of the rate window in seconds.",
-    "sources.<name>.idempotency": "How a redelivery is recognised; a duplicate is answered 200 `duplicate`.",
-    "sources.<name>.idempotency.header": "Header with the sender's request id, used when there is no Standard "
-                                         "Webhooks `webhook-id`; with neither, the body's SHA-256 is the key.",
-    "sources.<name>.idempotency.window_s": "How long a seen `webhook-id`, request id or body hash is a duplicate.",
-    "sources.<name>.idempotency.payload_keys": "Further keys from payload fields: an event repeating the values of "
-                                               "one seen within the window is a duplicate even under a new id.",
-    "sources.<name>.idempotency.payload_keys[].fields": "Top-level payload fields whose values together form the "
-                                                        "key (no key when any of them is missing).",
-    "sources.<name>.idempotency.payload_keys[].window_s": "How long this key marks a duplicate.",
-    "sources.<name>.platform": "Platform label carried on every alert and hashed into its `alert_key` (with "
-                               "metric_type and entity_id).",
-    "sources.<name>.severity": "Severity per metric_type: a severity, or a map from the reported state to a "
-                               "severity; `default` entries are the fallbacks (else `medium`).",
-    # targets.yaml
-    "targets": "Downstream targets by name; routing rules name them.",
-    "targets.<name>.kind": "`pagerduty` (Events v2), `genesys_workitem` (a work item), `call` (a proactive phone "
-                           "call), `orchestrator_resolution` (a resolution callback to the ZTP orchestrator).",
-    "targets.<name>.timeout": "HTTP timeouts of this target's vendor calls.",
-    "targets.<name>.timeout.connect_s": "Connect timeout in seconds.",
-    "targets.<name>.timeout.read_s": "Read timeout in seconds.",
-    "targets.<name>.retry": "Retry policy for retryable failures (408/425/429/5xx, timeouts); other 4xx "
-                            "dead-letter at once.",
-    "targets.<name>.retry.max_attempts": "Attempts in all, the first included, before the dispatch is "
-                                         "dead-lettered.",
-    "targets.<name>.retry.base_s": "Backoff base: after attempt n the wait is uniform in [0, min(`cap_s`, "
-                                   "`base_s` * 2^n)].",
-    "targets.<name>.retry.cap_s": "Largest backoff wait; a vendor's longer `Retry-After` wins, and no wait exceeds "
-                                  "5 minutes.",
-    "targets.<name>.on_uncertain": "When an earlier attempt died mid-call: `resend` (the vendor deduplicates), "
-                                   "`verify` (look the work item up), `dead_letter` (never act twice). Unset: "
-                                   f"per kind, {_UNCERTAIN}.",
-    "targets.<name>.fallback": "Notify a human (Slack + SMS) when this target dead-letters; unset: only when the "
-                               "route's priority is `critical`.",
-    "targets.<name>.workitem": "The Genesys work item; required for kinds `genesys_workitem` and `call` (for a "
-                               "call: the follow-up created when the call may not be placed).",
-    "targets.<name>.workitem.type_id": "Genesys work type id.",
-    "targets.<name>.workitem.default_queue": "Queue name (a key of `genesys.queues`) when the route names none.",
-    "targets.<name>.workitem.priority": "Work item priority per alert severity.",
-    "targets.<name>.workitem.due_minutes": "Minutes until the work item's `dateDue`, per alert severity (the SLA).",
-    "targets.<name>.call": "The proactive phone call; required for kind `call`.",
-    "targets.<name>.call.via": "Who places the call: `genesys_callback` (a Genesys callback in `queue`) or "
-                               "`cxone_dial` (a CXone dial with `cxone_skill`).",
-    "targets.<name>.call.queue": "Genesys queue name (a key of `genesys.queues`) of the callback; required when "
-                                 "`via` is `genesys_callback`.",
-    "targets.<name>.call.cxone_skill": "CXone skill id that places the outbound call; required when `via` is "
-                                       "`cxone_dial`.",
-    "targets.<name>.call.dial_path": "CXone API path the dial is POSTed to (CXone has no single public dial "
-                                     "contract).",
-    "targets.<name>.call.dial_body": "Template of the CXone dial body; placeholders "
-                                     + ", ".join(f"`{{{p}}}`" for p in PLACEHOLDERS)
-                                     + " (a value that is exactly one placeholder keeps its type).",
-    "targets.<name>.call.outside_window_queue": "Queue name of the follow-up work item, due at the next allowed "
-                                                "time, when the dialing policy says no.",
-    "genesys": "Genesys names used by routing rules and targets -> the org's ids.",
-    "genesys.queues": "Queue name -> Genesys queue id.",
-    "genesys.skills": "Skill name -> Genesys skill id.",
-    "genesys.custom_attribute_limit": "Longest value of a Genesys custom attribute; when one is longer, the full "
-                                      "alert travels by `payload_ref`, never truncated.",
-    "crm": "The customer lookup (phone, time zone, DND) before a call.",
-    "crm.timeout": "HTTP timeouts of CRM lookups (a block written without a key gets the general defaults "
-                   "below, not these).",
-    "crm.timeout.connect_s": "Connect timeout in seconds.",
-    "crm.timeout.read_s": "Read timeout in seconds.",
-    "crm.cache_s": "How long customer records are cached in Redis.",
-    "fallback": "The fallback notifier (Slack webhook and Twilio SMS) for dead letters and credential failures.",
-    "fallback.sms_to_env": "Name of the environment variable holding the on-call numbers (comma-separated).",
-    "fallback.credential_alert_every_s": "At most one credential-failure alert per vendor per this period.",
-    "fallback.max_attempts": "Attempts to deliver one notification.",
-    "payload_ref_ttl_s": "How long `GET /payloads/<ref>` keeps full payloads.",
-    # routing.yaml
-    "rules": "Routing rules in order; the first whose `match` holds decides. Keep a catch-all (`match: {}`) last: "
-             "an alert no rule matches is suppressed.",
-    "rules[].name": "Rule name, recorded with each route.",
-    "rules[].match": "Conditions, all of which must hold; a list holds when the alert's value is in it; an omitted "
-                     "condition holds always.",
-    "rules[].match.source": "Source names.",
-    "rules[].match.kind": "Alert kinds, e.g. `health`, `ztp`, `iot`.",
-    "rules[].match.metric_type": "Metric types, e.g. `trunk_status`, `ztp_resolution`.",
-    "rules[].match.severity": "Alert severities.",
-    "rules[].match.status": "Alert statuses.",
-    "rules[].match.business_impact": "Business units (from `mappings.yaml`), or `unmapped` for an unknown entity.",
-    "rules[].match.error_code_regex": "Python regular expression searched in the alert's `attributes.error_code`.",
-    "rules[].targets": "Where a matching alert goes: one dispatch per entry.",
-    "rules[].targets[].target": "Target name (a key of `targets` in `targets.yaml`).",
-    "rules[].targets[].priority": "Dispatch queue (`dispatch.<priority>`); a `critical` route's dead letter also "
-                                  "notifies a human unless the target's `fallback` says otherwise.",
-    "rules[].targets[].queue": "Genesys queue name (a key of `genesys.queues`) instead of the target's "
-                               "`default_queue`.",
-    "rules[].targets[].skills": "Genesys skill names (keys of `genesys.skills`) the work item requires.",
-    # mappings.yaml
-    "entities": "Entity id -> business unit; an entity not listed is `unmapped` and pages with the default key.",
-    "entities.<name>.business_unit": "Business unit (a key of `business_units`).",
-    "entities.<name>.name": "Display name of the entity.",
-    "business_units": "Business units by name: PagerDuty routing key and diagnostic links.",
-    "business_units.<name>.pagerduty_routing_key_env": "Name of the environment variable holding the unit's "
-                                                       "PagerDuty routing key.",
-    "business_units.<name>.links": "Diagnostic links attached to the unit's alerts.",
-    "business_units.<name>.links[].href": "Link URL; `{entity_id}` is substituted.",
-    "business_units.<name>.links[].text": "Link text.",
-    "default_routing_key_env": "Name of the environment variable holding the PagerDuty routing key for entities "
-                               "without a business unit.",
-    # service.yaml
-    "ingest_max_depth": "The receiver answers 503 + Retry-After while the ingest queue holds this many messages or "
-                        "more (0: no guard): a flood is pushed back to the senders instead of growing the backlog.",
-    "depth_check_every_s": "How often each receiver process reads the ingest queue's depth for that guard.",
-    "rate_limits": "Named rate limits (GCRA schedules in Redis shared by every worker); several targets may share "
-                   "one, e.g. one Genesys OAuth client.",
-    "rate_limits.<name>.rate": "Requests per second, set a little under the vendor's limit.",
-    "rate_limits.<name>.burst": "How many requests may go at once before the spacing applies.",
-    "rate_limits.<name>.per": "`bucket`: one schedule; `routing_key`: one per PagerDuty routing key.",
-    "rate_limits.<name>.critical_share": "Share of the rate kept as a lane for critical routes, which a bulk "
-                                         "backlog can never delay.",
-    "rate_limits.<name>.horizon_s": "How far ahead a non-critical dispatch may reserve its slot; beyond it, it "
-                                    "asks again later.",
-    "rate_limits.<name>.backoff_factor": "A vendor 429 multiplies the rate by this.",
-    "rate_limits.<name>.min_factor": "The rate never drops below this share of `rate`.",
-    "rate_limits.<name>.recovery_per_s": "After a back-off the rate recovers by this share of `rate` per second.",
-    "rate_limits.<name>.max_in_window": "The vendor's own sliding window (at most `count` sends in any `window_s`), "
-                                        "checked immediately before each send: a hard cap.",
-    "rate_limits.<name>.max_in_window.count": "Sends allowed in the window.",
-    "rate_limits.<name>.max_in_window.window_s": "The window's length in seconds.",
-    "targets.<name>.rate_limit": "The rate limit (a name in `rate_limits`) this target's dispatches take slots of.",
-    "ledger_ttl_s": "How long an event's ledger (what `switchboard trace` shows) and dispatch state are kept.",
-    "pipeline_grain": "`chain`: one Celery task per stage; `fused`: one `switchboard.ingest` task runs every stage.",
-    "retry_after_s": "`Retry-After` sent with a 503 when the broker or Redis is down.",
-    # windows.yaml
-    "maintenance": "Maintenance windows: alerts in scope are held (outcome `deferred`) and re-evaluated when the "
-                   "window closes; resolved meanwhile, they end `suppressed`.",
-    "maintenance[].name": "Window name, given as the reason of a hold.",
-    "maintenance[].start": "Start of a one-off window (give `start` and `end`, or `recurrence`).",
-    "maintenance[].end": "End of a one-off window, after `start`.",
-    "maintenance[].recurrence": "A recurring window, instead of `start` and `end`.",
-    "maintenance[].recurrence.rrule": "RFC 5545 recurrence rule, e.g. `FREQ=WEEKLY;BYDAY=SU`.",
-    "maintenance[].recurrence.dtstart": "First occurrence; its wall-clock time repeats in `timezone`.",
-    "maintenance[].recurrence.timezone": "IANA zone in which the wall-clock time repeats across DST, e.g. "
-                                         "`America/New_York`.",
-    "maintenance[].recurrence.duration_minutes": "Length of each occurrence.",
-    "maintenance[].scope": "Which alerts the window holds: those matching any value listed under any key.",
-    "maintenance[].scope.site": "Site ids (`attributes.site_id`).",
-    "maintenance[].scope.entity": "Entity ids (`entity_id`).",
-    "maintenance[].scope.business_unit": "Business units (from `mappings.yaml`).",
-    "maintenance[].scope.source": "Source names.",
-    "deferral": "How held events are released.",
-    "deferral.max_hold_s": "Longest hold; then the event is re-evaluated anyway.",
-    "dialing": "Outbound call policy (CONTRACTS.md, \"Calling hours\"): a call is placed only when the local time "
-               "is inside the window in every candidate zone (the CRM's and the phone number's).",
-    "dialing.default_window": "Local calling window of business units without their own.",
-    "dialing.default_window.start": "Local start, HH:MM.",
-    "dialing.default_window.end": "Local end, HH:MM (exclusive; windows do not cross midnight).",
-    "dialing.federal_bound": "Outer bound no window may exceed (47 CFR 64.1200(c)(1)).",
-    "dialing.federal_bound.start": "Earliest local time of any call, HH:MM.",
-    "dialing.federal_bound.end": "Latest local time of any call, HH:MM (exclusive).",
-    "dialing.max_calls_per_24h": "Calls per customer in any 24 h (unset: no cap); a state's cap can only lower it.",
-    "dialing.business_units": "Local calling window per business unit (from `mappings.yaml`), instead of "
-                              "`default_window`.",
-    "dialing.business_units.<name>.start": "Local start, HH:MM.",
-    "dialing.business_units.<name>.end": "Local end, HH:MM (exclusive).",
-    "dialing.states": "Stricter rules per US state (two-letter code; the state from the CRM or the phone number).",
-    "dialing.states.<name>.start": "The state's earliest local start (narrows the window, never widens it).",
-    "dialing.states.<name>.end": "The state's latest local end (narrows the window, never widens it).",
-    "dialing.states.<name>.max_calls_per_24h": "The state's cap; the smaller of it and the global cap applies.",
-    "dialing.states.<name>.no_sundays": "No calls on Sundays (local).",
-    "dialing.states.<name>.no_holidays": "No calls on the state's holidays (`holidays.US`).",
-}
-
-# What each schema-level check (``@validates_schema``) enforces, by schema class and method.
-SCHEMA_CHECKS = {
-    ("SourceSchema", "_severities"): "every severity in `severity` (or in its per-state maps) is a known one.",
-    ("StateRuleSchema", "_ordered"): "a state's `end` is later than its `start` when both are given.",
-    ("CallSchema", "_template_names"): "`dial_body` uses only the known placeholders.",
-    ("CallSchema", "_via_needs"): "`via: genesys_callback` needs `queue`; `via: cxone_dial` needs `cxone_skill`.",
-    ("TargetSchema", "_kind_needs"): "kind `call` needs `call`; kinds `genesys_workitem` and `call` need "
-                                     "`workitem`; `on_uncertain: verify` only for kind `genesys_workitem`.",
-    ("MappingsFileSchema", "_units_exist"): "every entity's `business_unit` is a key of `business_units`.",
-    ("ClockWindowSchema", "_ordered"): "`end` is later than `start` (windows do not cross midnight).",
-    ("RecurrenceSchema", "_parses"): "`rrule` parses (from `dtstart`) and `timezone` is a known zone.",
-    ("ScopeSchema", "_not_empty"): "at least one of `site`, `entity`, `business_unit`, `source` is given (an empty "
-                                   "scope would hold every alert).",
-    ("MaintenanceSchema", "_one_kind"): "either `start` and `end` (end after start) or `recurrence`, not both.",
-}
-
-# Checks across files, made by ``load_config`` after every file has loaded (``config._cross_check``).
-LOAD_CHECKS = {
-    "targets.yaml": ["`targets.<name>.workitem.default_queue`, `call.queue` and `call.outside_window_queue` are "
-                     "keys of `genesys.queues`."],
-    "routing.yaml": ["every `rules[].targets[].target` is a target in `targets.yaml`.",
-                     "every `rules[].targets[].queue` is a key of `genesys.queues` and every skill a key of "
-                     "`genesys.skills` (`targets.yaml`)."],
-}
-
-# Environment: process settings (``load_settings``), by variable -> (Settings attribute, meaning).
-SETTINGS_ENV = {
-    "SWITCHBOARD_REDIS_URL": ("redis_url", "Redis for state: idempotency keys, ledger, dead letters, deferrals."),
-    "SWITCHBOARD_BROKER_URL": ("broker_url", "Celery broker: `redis://...` or `amqp://...` (RabbitMQ, publisher "
-                                             "confirms on)."),
-    "SWITCHBOARD_PAGERDUTY_URL": ("pagerduty_url", "PagerDuty Events v2 base URL."),
-    "SWITCHBOARD_CONFIG_DIR": ("config_dir", "Directory of the YAML files described above."),
-    "SWITCHBOARD_KEY_PREFIX": ("key_prefix", "Prefix of every Redis key."),
-    "PORT": ("port", "Port of the webhook receiver (127.0.0.1)."),
-}
-VENDOR_MEANINGS = {
-    "genesys_api": "Genesys Cloud API host (your region's).",
-    "genesys_login": "Genesys Cloud OAuth host (your region's).",
-    "cxone_api": "NICE CXone API base.",
-    "cxone_auth": "NICE CXone token host.",
-    "crm": "Customer lookup (phone, time zone, DND).",
-    "orchestrator": "ZTP orchestrator (resolution callbacks).",
-    "slack": "Fallback notifier: Slack-style incoming webhook.",
-    "twilio": "Fallback notifier: Twilio SMS API.",
-}
-CREDENTIAL_MEANINGS = {
-    "SWITCHBOARD_GENESYS_CLIENT_ID": "Genesys OAuth client id (client credentials grant).",
-    "SWITCHBOARD_GENESYS_CLIENT_SECRET": "Genesys OAuth client secret.",
-    "SWITCHBOARD_CXONE_CLIENT_ID": "CXone application client id (password grant).",
-    "SWITCHBOARD_CXONE_CLIENT_SECRET": "CXone application client secret.",
-    "SWITCHBOARD_CXONE_ACCESS_KEY_ID": "CXone access key id.",
-    "SWITCHBOARD_CXONE_ACCESS_KEY_SECRET": "CXone access key secret.",
-    "SWITCHBOARD_CRM_TOKEN": "CRM bearer token.",
-    "SWITCHBOARD_ORCHESTRATOR_API_KEY": "ZTP orchestrator API key (`X-Api-Key`).",
-    "SWITCHBOARD_TWILIO_ACCOUNT_SID": "Twilio account SID.",
-    "SWITCHBOARD_TWILIO_AUTH_TOKEN": "Twilio auth token.",
-    "SWITCHBOARD_TWILIO_FROM": "Sender of fallback SMS (a number, or an `MG...` messaging service).",
-    "SWITCHBOARD_FALLBACK_SMS_TO": "On-call numbers for fallback SMS, comma-separated (never logged); the "
-                                   "default of `fallback.sms_to_env`.",
-}
-# Read outside ``load_settings`` (receiver, Celery app, ``switchboard up`` / ``demo``): (default, meaning).
-OTHER_ENV = {
-    "SWITCHBOARD_PAYLOAD_TOKEN": ("unset: `/payloads` disabled", "Bearer token(s) for `GET /payloads/<ref>`, "
-                                                                 "comma-separated during a rotation."),
-    "SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S": ("`3600`", "Redis broker only: how long a crashed worker's message "
-                                                         "waits before redelivery."),
-    "SANDBOX_PORT": ("`8900`", "Port of the vendor sandbox under `switchboard up`."),
-    "SWITCHBOARD_EMBEDDED_REDIS_PORT": ("a free port", "Port of the embedded Valkey under `switchboard up` when no "
-                                                       "Redis or broker URL is set."),
-    "SWITCHBOARD_WORKER_METRICS_PORT": ("unset: no worker `/metrics`", "Port (127.0.0.1) of a worker pool's "
-                                                                       "`/metrics`; the Procfile sets it per pool "
-                                                                       "from `<POOL>_METRICS_PORT`."),
-    "SWITCHBOARD_LOG_FORMAT": ("`json`", "`json` (one redacted JSON line per record) or `text` (redacted too)."),
-    "PROMETHEUS_MULTIPROC_DIR": ("unset: one process's metrics", "prometheus_client's multiprocess directory; the "
-                                                                 "Procfile sets it per process under "
-                                                                 "`METRICS_DIR`."),
-}
 PROCFILE = REPO_CONFIG_DIR.parent / "Procfile"
-# ``${NAME:-default}`` in the Procfile: what each knob does (the default and the processes come from the file).
-PROCFILE_MEANINGS = {
-    "METRICS_DIR": "Parent of the per-process Prometheus multiprocess directories (emptied by `switchboard up`).",
-    "WEB_CONCURRENCY": "Gunicorn worker processes of the receiver.",
-    "LOG_LEVEL": "Celery log level.",
-    "FLOWER_PORT": "Port of Flower (127.0.0.1).",
-    "PORT": "Port of the webhook receiver (127.0.0.1).",
-}
 _PROCFILE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -137,7 +137,7 @@ def test_every_environment_variable_the_code_reads_is_listed(text: str) -> None:
             names |= set(re.findall(r"\$\{([A-Z0-9_]+)", source))
     names |= {var for var, _ in VENDOR_URLS.values()}
     missing = sorted(n for n in names if f"`{n}`" not in env)
-    assert not missing, f"document {missing} in switchboard/config_reference.py, then run `{ref.REGENERATE}`"
+    assert not missing, f"document {missing} in switchboard/config_texts.py, then run `{ref.REGENERATE}`"
 
 
 def test_walk_reads_metadata_validators_and_defaults() -> None:

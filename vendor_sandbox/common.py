@@ -238,3 +238,10 @@ def throttled(
 def note_arrival() -> None:
     """``before_request`` hook: when the request arrived (recorded with it)."""
     g.sandbox_arrived_at = time.time()
+
+
+def message_store(key: str, state: SandboxState | None = None) -> MessageStore:
+    """The message store registered under ``key`` (Slack's, Twilio's) of ``state`` (default: this app's)."""
+    found = (state or get_state()).stores[key]
+    assert isinstance(found, MessageStore)
+    return found

@@ -17,8 +17,8 @@ from flask import Blueprint, Response, jsonify, request
 from .common import (
     MessageStore,
     SandboxState,
-    get_state,
     injected_fault,
+    message_store,
     now_iso,
     read_json_request,
     text_answer,
@@ -39,11 +39,6 @@ def init_state(state: SandboxState) -> None:
     state.limits.set_default(VENDOR, DEFAULT_LIMIT, DEFAULT_WINDOW_S)
     state.stores.setdefault(STORE, MessageStore())
 
-
-def message_store(state: SandboxState | None = None) -> MessageStore:
-    found = (state or get_state()).stores[STORE]
-    assert isinstance(found, MessageStore)
-    return found
 
 
 def _payload_problem(body: Any) -> str | None:
@@ -74,10 +69,10 @@ def webhook(team: str, bot: str, token: str) -> Response:
     if problem is not None:
         headers = {"X-Sandbox-Reason": problem}
         return text_answer(VENDOR, 400, "invalid_payload", json_body=received.body, headers=headers)
-    message_store().add({**received.body, "webhook": request.path, "received_at": now_iso()})
+    message_store(STORE).add({**received.body, "webhook": request.path, "received_at": now_iso()})
     return text_answer(VENDOR, 200, "ok", json_body=received.body)
 
 
 @blueprint.get("/_sandbox/slack/messages")
 def sandbox_messages() -> Response:
-    return jsonify(message_store().messages())
+    return jsonify(message_store(STORE).messages())

@@ -28,8 +28,8 @@ from .common import (
     answer,
     basic_credentials,
     form_fields,
-    get_state,
     injected_fault,
+    message_store,
     throttled,
 )
 from .credentials import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
@@ -51,11 +51,6 @@ def init_state(state: SandboxState) -> None:
     state.limits.set_default(VENDOR, DEFAULT_LIMIT, DEFAULT_WINDOW_S)
     state.stores.setdefault(STORE, MessageStore())
 
-
-def message_store(state: SandboxState | None = None) -> MessageStore:
-    found = (state or get_state()).stores[STORE]
-    assert isinstance(found, MessageStore)
-    return found
 
 
 def error_body(status: int, code: int, message: str) -> dict[str, Any]:
@@ -132,10 +127,10 @@ def send_message(account_sid: str) -> Response:
     if problem is not None:
         return answer(VENDOR, 400, error_body(400, *problem))
     message = _message(account_sid, fields)
-    message_store().add(message)
+    message_store(STORE).add(message)
     return answer(VENDOR, 201, message)
 
 
 @blueprint.get("/_sandbox/twilio/messages")
 def sandbox_messages() -> Response:
-    return jsonify(message_store().messages())
+    return jsonify(message_store(STORE).messages())
