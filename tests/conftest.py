@@ -3,7 +3,6 @@ vhosts), the vendor sandbox as a real HTTP server, the receiver on a real port, 
 
 from __future__ import annotations
 
-import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -12,9 +11,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from clients.genesys import GenesysClient
+from clients.oauth import TokenManager
 from switchboard.runner import free_port
 from switchboard.store import Keys
-from tests.helpers import ROOT, ReceiverServer, WorkerProcess, service_env
+from tests.client_support import genesys_tokens
+from tests.helpers import PD_LIMIT, ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.posting import Sandbox
 from vendor_sandbox.server import SandboxServer
 
 REDIS_STATE_URL = "redis://127.0.0.1:6379/11"
@@ -98,23 +101,13 @@ def pipeline(broker_kind: str, run_id: str, sandbox: SandboxServer, state_redis:
     cleanups: list = []
     broker = _broker_url(broker_kind, "pipeline", run_id, cleanups)
     prefix = f"t{run_id}p{broker_kind}:"
-    config_dir = tmp_path_factory.mktemp(f"config-{broker_kind}")
-    for path in (ROOT / "config").glob("*.yaml"):
-        text = path.read_text()
-        if path.name == "targets.yaml":
-            text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
-            assert "base_s: 0.05" in text
-            # tests send bursts to one routing key; the real ~2/s per key would only make them slow
-            text = text.replace("{rate: 1.9, burst: 2, per: routing_key, max_in_window: {count: 120, window_s: 60}}",
-                                "{rate: 200, burst: 50, per: routing_key}")
-            assert "rate: 200" in text
-        if path.name == "routing.yaml":
-            # Route one IoT alert type through CXone, so both call vendors are exercised end to end.
-            text = text.replace("rules:\n", "rules:\n  - name: iot-via-cxone\n"
-                                "    match: {kind: [iot], metric_type: [test_cxone_dial]}\n"
-                                "    targets: [{target: iot_call_cxone, priority: critical}]\n", 1)
-            assert "iot-via-cxone" in text
-        (config_dir / path.name).write_text(text)
+    config_dir = config_copy(tmp_path_factory.mktemp(f"config-{broker_kind}"), {
+        # tests send bursts to one routing key; the real ~2/s per key would only make them slow
+        "targets.yaml": [(PD_LIMIT, "{rate: 200, burst: 50, per: routing_key}")],
+        # route one IoT alert type through CXone, so both call vendors are exercised end to end
+        "routing.yaml": [("rules:\n", "rules:\n  - name: iot-via-cxone\n"
+                                     "    match: {kind: [iot], metric_type: [test_cxone_dial]}\n"
+                                     "    targets: [{target: iot_call_cxone, priority: critical}]\n")]})
     metrics_dir = tmp_path_factory.mktemp(f"metrics-{broker_kind}")
     env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
                       PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), SWITCHBOARD_WORKER_METRICS_PORT=str(free_port()))
@@ -124,3 +117,31 @@ def pipeline(broker_kind: str, run_id: str, sandbox: SandboxServer, state_redis:
                "broker": broker_kind, "config_dir": Path(config_dir)}
     for cleanup in reversed(cleanups):
         cleanup()
+
+
+# --- client tests: a reset sandbox, a key prefix, the state Redis URL, a Genesys client ------------------
+
+
+@pytest.fixture
+def sb(clean_sandbox: SandboxServer) -> Sandbox:
+    return Sandbox(clean_sandbox.url)
+
+
+@pytest.fixture
+def prefix(run_id: str, state_redis: redis.Redis) -> Iterator[str]:
+    key_prefix = f"t{run_id}cl{uuid.uuid4().hex[:6]}:"
+    yield key_prefix
+    for key in state_redis.scan_iter(f"{key_prefix}*", count=1000):
+        state_redis.delete(key)
+
+
+@pytest.fixture
+def redis_url(state_redis: redis.Redis) -> str:
+    kw = state_redis.connection_pool.connection_kwargs
+    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+
+
+@pytest.fixture
+def genesys(sb: Sandbox, state_redis: redis.Redis, prefix: str) -> tuple[GenesysClient, TokenManager]:
+    tokens = genesys_tokens(state_redis, prefix, sb.url)
+    return GenesysClient(sb.url, tokens), tokens

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,23 @@ SECRETS = {
 
 
 PAYLOAD_TOKEN = "payload-test-token"
+FAST_RETRY = "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}"
+PD_LIMIT = "{rate: 1.9, burst: 2, per: routing_key, max_in_window: {count: 120, window_s: 60}}"
+
+
+def config_copy(directory: Path, changes: dict[str, list[tuple[str, str]]] | None = None) -> Path:
+    """A copy of ``config/`` in ``directory`` with fast retries and ``changes`` ({file: [(old, new)]}: each
+    ``old`` must be there, so a config edit that makes a test's change silently miss fails loudly)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in (ROOT / "config").glob("*.yaml"):
+        text = path.read_text()
+        if path.name == "targets.yaml":
+            text = re.sub(r"retry: \{[^}]*\}", FAST_RETRY, text)
+        for old, new in (changes or {}).get(path.name, []):
+            assert old in text, f"{path.name} no longer contains {old!r}"
+            text = text.replace(old, new, 1)
+        (directory / path.name).write_text(text)
+    return directory
 
 
 def service_env(broker_url: str, redis_url: str, pagerduty_url: str, prefix: str, **extra: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ closes, through real workers (with beat), the receiver and the vendor sandbox.""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from switchboard.dialing import plan_call
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
 from tests.conftest import REDIS_STATE_URL, _broker_url
-from tests.helpers import ROOT, ReceiverServer, WorkerProcess, service_env
+from tests.helpers import ROOT, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox, post, sample, unique_iot, unique_ztp, wait_outcome
 
 MAINT_SITE = "SITE_MAINT_TEST"
@@ -49,20 +48,11 @@ def stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis, tmp_
     else:
         broker = _broker_url("rabbitmq", f"windows-{uuid.uuid4().hex[:6]}", run_id, cleanups)
     prefix = f"t{run_id}w{uuid.uuid4().hex[:4]}:"
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
     now = datetime.now(UTC)
     closes = now + timedelta(seconds=HOLD_S)
-    for path in (ROOT / "config").glob("*.yaml"):
-        text = path.read_text()
-        if path.name == "targets.yaml":
-            text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
-        if path.name == "windows.yaml":
-            window = (f'maintenance:\n  - name: test-window\n    start: "{(now - timedelta(minutes=1)).isoformat()}"\n'
-                      f'    end: "{closes.isoformat()}"\n    scope: {{site: [{MAINT_SITE}]}}\n')
-            text = text.replace("maintenance: []\n", window, 1)
-            assert "test-window" in text
-        (config_dir / path.name).write_text(text)
+    window = (f'maintenance:\n  - name: test-window\n    start: "{(now - timedelta(minutes=1)).isoformat()}"\n'
+              f'    end: "{closes.isoformat()}"\n    scope: {{site: [{MAINT_SITE}]}}\n')
+    config_dir = config_copy(tmp_path / "config", {"windows.yaml": [("maintenance: []\n", window)]})
     env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir))
     with WorkerProcess(env, tmp_path, beat=True) as worker, ReceiverServer(env) as server:
         yield {"env": env, "server": server, "url": server.url, "keys": Keys(prefix), "worker": worker,

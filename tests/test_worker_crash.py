@@ -3,7 +3,6 @@ redelivered to a fresh worker, which finds what the first attempt created instea
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import redis
 from switchboard.store import Keys, redis_client
 from switchboard.waiting import wait_for
 from tests.conftest import REDIS_STATE_URL, _broker_url
-from tests.helpers import ROOT, ReceiverServer, WorkerProcess, service_env
+from tests.helpers import ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox, post, unique_ztp, wait_outcome
 
 WORKITEMS = "/api/v2/taskmanagement/workitems"
@@ -31,13 +30,7 @@ def crash_stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis
     else:
         broker = _broker_url("rabbitmq", "crash", run_id, cleanups)
     prefix = f"t{run_id}c{broker_kind}:"
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
-    for path in (ROOT / "config").glob("*.yaml"):
-        text = path.read_text()
-        if path.name == "targets.yaml":
-            text = re.sub(r"retry: \{[^}]*\}", "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}", text)
-        (config_dir / path.name).write_text(text)
+    config_dir = config_copy(tmp_path / "config")
     # On Redis a message held by a dead worker comes back after the visibility timeout: keep it short here.
     env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
                       SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S="4")
