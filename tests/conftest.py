@@ -16,11 +16,11 @@ from clients.oauth import TokenManager
 from switchboard.runner import free_port
 from switchboard.store import Keys
 from tests.client_support import genesys_tokens
-from tests.helpers import PD_LIMIT, ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.helpers import PD_LIMIT, REDIS_PORT, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox
 from vendor_sandbox.server import SandboxServer
 
-REDIS_STATE_URL = "redis://127.0.0.1:6379/11"
+REDIS_STATE_URL = f"redis://127.0.0.1:{REDIS_PORT}/11"
 REDIS_BROKER_DBS = {"receiver": 12, "pipeline": 13}
 
 
@@ -45,10 +45,10 @@ def state_redis(run_id: str) -> Iterator[redis.Redis]:
 def _broker_url(kind: str, role: str, run_id: str, cleanups: list) -> str:
     if kind == "redis":
         db = REDIS_BROKER_DBS[role]
-        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+        client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=db)
         client.flushdb()
         cleanups.append(client.flushdb)
-        return f"redis://127.0.0.1:6379/{db}"
+        return f"redis://127.0.0.1:{REDIS_PORT}/{db}"
     vhost = f"sb-test-{role}-{run_id}"
     _rabbitmqctl("add_vhost", vhost)
     _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
@@ -138,7 +138,7 @@ def prefix(run_id: str, state_redis: redis.Redis) -> Iterator[str]:
 @pytest.fixture
 def redis_url(state_redis: redis.Redis) -> str:
     kw = state_redis.connection_pool.connection_kwargs
-    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', REDIS_PORT)}/{kw.get('db', 0)}"
 
 
 @pytest.fixture

@@ -18,6 +18,9 @@ from switchboard.dev_defaults import sandbox_vendor_environment
 from switchboard.settings import load_settings
 from switchboard.waiting import wait_for
 
+# Parallel local runs each point this at their own redis-server; CI uses the machine's 6379.
+REDIS_PORT = int(os.environ.get("SWITCHBOARD_TEST_REDIS_PORT", "6379"))
+
 ROOT = Path(__file__).resolve().parent.parent
 QUEUES = "ingest,dispatch.critical,dispatch.default,dispatch.bulk"
 SECRETS = {

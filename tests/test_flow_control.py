@@ -26,7 +26,7 @@ from switchboard.signatures import sign_hmac
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
 from tests.conftest import REDIS_STATE_URL
-from tests.helpers import PD_LIMIT, ROOT, SECRETS, ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.helpers import PD_LIMIT, REDIS_PORT, ROOT, SECRETS, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox, sample
 
 VENDOR_LIMIT = 50  # requests per second the sandbox allows (per routing key, sliding 1 s window)
@@ -45,9 +45,9 @@ def flow_stack(run_id: str, state_redis: redis.Redis, tmp_path: Path) -> Iterato
                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sandbox_url = f"http://127.0.0.1:{port}"
     wait_for(lambda: requests.get(f"{sandbox_url}/_sandbox/health", timeout=1).ok, 30, 0.1, "the sandbox")
-    broker_db = redis.Redis(host="127.0.0.1", port=6379, db=10)
+    broker_db = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=10)
     broker_db.flushdb()
-    broker = "redis://127.0.0.1:6379/10"
+    broker = f"redis://127.0.0.1:{REDIS_PORT}/10"
     prefix = f"t{run_id}f{uuid.uuid4().hex[:4]}:"
     # paced under the vendor's rate; its window checked at each send, 20% wider than the vendor's: on a
     # loaded CI machine a request can reach the sandbox ~100 ms after our check

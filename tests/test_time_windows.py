@@ -21,7 +21,7 @@ from switchboard.dialing import plan_call
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
 from tests.conftest import REDIS_STATE_URL, _broker_url
-from tests.helpers import ROOT, ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.helpers import REDIS_PORT, ROOT, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox, post, sample, unique_iot, unique_ztp, wait_outcome
 
 MAINT_SITE = "SITE_MAINT_TEST"
@@ -41,10 +41,10 @@ def stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis, tmp_
     opened a minute ago and closes HOLD_S seconds from now (the clock really moves: no sleeps, waits)."""
     cleanups: list = []
     if broker_kind == "redis":
-        client = redis.Redis(host="127.0.0.1", port=6379, db=15)
+        client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=15)
         client.flushdb()
         cleanups.append(client.flushdb)
-        broker = "redis://127.0.0.1:6379/15"
+        broker = f"redis://127.0.0.1:{REDIS_PORT}/15"
     else:
         broker = _broker_url("rabbitmq", f"windows-{uuid.uuid4().hex[:6]}", run_id, cleanups)
     prefix = f"t{run_id}w{uuid.uuid4().hex[:4]}:"

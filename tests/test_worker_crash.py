@@ -12,7 +12,7 @@ import redis
 from switchboard.store import Keys, redis_client
 from switchboard.waiting import wait_for
 from tests.conftest import REDIS_STATE_URL, _broker_url
-from tests.helpers import ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.helpers import REDIS_PORT, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox, post, unique_ztp, wait_outcome
 
 WORKITEMS = "/api/v2/taskmanagement/workitems"
@@ -23,10 +23,10 @@ def crash_stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis
     """Its own broker, prefix and workers (the shared pipeline worker must not take the redelivery)."""
     cleanups: list = []
     if broker_kind == "redis":
-        client = redis.Redis(host="127.0.0.1", port=6379, db=14)
+        client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=14)
         client.flushdb()
         cleanups.append(client.flushdb)
-        broker = "redis://127.0.0.1:6379/14"
+        broker = f"redis://127.0.0.1:{REDIS_PORT}/14"
     else:
         broker = _broker_url("rabbitmq", "crash", run_id, cleanups)
     prefix = f"t{run_id}c{broker_kind}:"
