@@ -208,6 +208,7 @@ def status(as_json: bool) -> None:
         report["dead_letters"] = rt.dead_letters.depth()
         report["deferred"] = rt.deferrals.depth()
         report["events"] = rt.ledger.counts()
+        report["config_audit"] = _config_audit(rt)
     except Exception as exc:  # noqa: BLE001
         report["state_error"] = f"Redis unreachable: {type(exc).__name__}"
     if as_json:
@@ -223,6 +224,48 @@ def status(as_json: bool) -> None:
     click.echo(f"dead letters: {report['dead_letters']}   held (deferred): {report['deferred']}")
     if report["events"]:
         click.echo("events: " + ", ".join(f"{k} {v}" for k, v in report["events"].items()))
+    audit = report.get("config_audit") or {}
+    if audit.get("entities"):
+        click.echo(f"config audit: {audit['entities']} entities paged with the default key (most recent first):")
+        for e in audit["recent"]:
+            unit = f" unit {e['business_unit']}" if e["business_unit"] else ""
+            click.echo(f"  {e['entity_id']:<32} {e['problem']:<22} {e['source']:<8}{unit} x{e['count']} "
+                       f"last {_utc(e['last_seen'])}")
+
+
+def _config_audit(rt) -> dict:  # noqa: ANN001 - tasks.runtime.Runtime, imported late
+    from switchboard.config_audit import ConfigAudit
+
+    audit = ConfigAudit(rt.redis, rt.keys.prefix)
+    return {"entities": audit.count(), "recent": audit.list(20)}
+
+
+@main.group()
+def crm() -> None:
+    """The customer cache in front of the CRM."""
+
+
+@crm.command("prefetch")
+@click.argument("customer_ids", nargs=-1)
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Customer ids, one per line (# starts a comment).")
+def crm_prefetch(customer_ids: tuple[str, ...], file: Path | None) -> None:
+    """Warm the Redis cache with CUSTOMER_IDs' CRM records (fetched whatever is cached)."""
+    from tasks.customers import prefetch
+
+    ids = list(customer_ids)
+    if file is not None:
+        ids += [line.split("#", 1)[0].strip() for line in file.read_text().splitlines()]
+    ids = [i for i in ids if i]
+    if not ids:
+        raise click.UsageError("give CUSTOMER_IDs or --file")
+    rt = _worker_runtime()
+    if not rt.config.vendors["crm"]["cache_s"]:
+        raise click.ClickException("crm.cache_s is 0 in targets.yaml: the cache is off, nothing to warm")
+    report = prefetch(rt, ids)
+    click.echo(f"fetched {report.found + report.unknown} ({report.found} found, {report.unknown} unknown to the "
+               f"CRM), failed {len(report.failed)}" + (f": {', '.join(report.failed)}" if report.failed else ""))
+    sys.exit(1 if report.failed else 0)
 
 
 @main.group()

@@ -238,6 +238,7 @@ class MappingsFileSchema(_Strict):
     entities = fields.Dict(keys=fields.String(), values=fields.Nested(EntitySchema), load_default=dict)
     business_units = fields.Dict(keys=fields.String(), values=fields.Nested(BusinessUnitSchema), required=True)
     default_routing_key_env = fields.String(required=True)
+    audit_notify_every_s = fields.Integer(load_default=86400, validate=validate.Range(min=0))  # 0: never notify
 
     @validates_schema
     def _units_exist(self, data: dict[str, Any], **_: Any) -> None:

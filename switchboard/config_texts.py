@@ -145,6 +145,9 @@ DESCRIPTIONS: dict[str, str] = {
     "business_units.<name>.links[].text": "Link text.",
     "default_routing_key_env": "Name of the environment variable holding the PagerDuty routing key for entities "
                                "without a business unit.",
+    "audit_notify_every_s": "An unmapped entity, or a business unit whose routing-key variable is unset, pages with "
+                            "the default key and raises a config-audit alert (metric, `switchboard status`); the "
+                            "fallback chat channel is told at most once per entity per this period (0: never).",
     # service.yaml
     "ingest_max_depth": "The receiver answers 503 + Retry-After while the ingest queue holds this many messages or "
                         "more (0: no guard): a flood is pushed back to the senders instead of growing the backlog.",

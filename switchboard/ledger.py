@@ -83,6 +83,22 @@ class Ledger:
         pipe.incr(self.keys.counter("accepted"))
         pipe.execute()
 
+    def accept_internal(self, event_id: str, source: str, origin: str) -> bool:
+        """An event the service itself creates (an incident update, a reconciliation re-send): it is
+        accounted like an accepted one (and counted as ``internal`` too, so accepted - internal = 202s).
+        False if it already exists (a re-run of the creating task must not count it twice)."""
+        key = self.keys.ledger(event_id)
+        if not self.r.hsetnx(key, "event_id", event_id):
+            return False
+        pipe = self.r.pipeline()
+        pipe.hset(key, mapping={"source": source, "received_at": time.time(), "origin": origin,
+                                "idempotency_keys": "[]"})
+        pipe.expire(key, self.ttl_s)
+        pipe.incr(self.keys.counter("accepted"))
+        pipe.incr(self.keys.counter("internal"))
+        pipe.execute()
+        return True
+
     def forget(self, event_id: str) -> None:
         """Undo ``accept`` for an event whose publish failed (the sender was told 503)."""
         pipe = self.r.pipeline()
@@ -160,6 +176,8 @@ class Ledger:
             "releases": int(data.get("releases", 0)),
             "stages": stages,
         }
+        if data.get("origin"):  # not a webhook: e.g. a re-send by reconciliation, and what it corrects
+            out.update(origin=data["origin"], reconciles=data.get("reconciles"))
         return out
 
     def counts(self) -> dict[str, int]:

@@ -2,12 +2,12 @@
 to check whether an interrupted earlier attempt already acted (``verify``).
 
 Bodies come from the pure builders in ``switchboard.payloads``; clients from ``tasks.vendors``. I/O here
-is limited to the CRM lookup (cached in Redis) that decides between a call and a follow-up work item.
+is limited to the CRM lookup (through the Redis cache shared with enrich, ``tasks.customers``) that
+decides between a call and a follow-up work item.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from switchboard.payloads.cxone import dial_body
 from switchboard.payloads.genesys import callback_body, due_after, external_tag, workitem_body
 from switchboard.payloads.orchestrator import resolution_body
 from switchboard.payloads.pagerduty import pagerduty_event
+from tasks.customers import lookup_customer
 from tasks.runtime import Runtime
 
 
@@ -130,17 +131,3 @@ def _call(alert: dict[str, Any], target: str, rt: Runtime, now: datetime) -> Pre
     body = dial_body(call["dial_body"], phone=customer["phone"], skill=call["cxone_skill"], alert=alert)
     cx = rt.vendors.cxone(target)
     return Prepared(body, lambda: cx.dial(body), action=f"dial {action}", after=count_call)
-
-
-def lookup_customer(rt: Runtime, customer_id: str) -> dict[str, Any] | None:
-    """The CRM record, cached in Redis (``crm.cache_s``) so a burst of alerts costs one lookup."""
-    key = f"{rt.keys.prefix}crm:{customer_id}"
-    cached = rt.redis.get(key)
-    if cached is not None:
-        return json.loads(cached)
-    customer = rt.vendors.crm().customer(customer_id)
-    ttl = rt.config.vendors["crm"]["cache_s"]
-    if ttl:
-        # An unknown customer is remembered briefly only: the CRM may be updated soon.
-        rt.redis.set(key, json.dumps(customer), ex=ttl if customer is not None else min(ttl, 60))
-    return customer

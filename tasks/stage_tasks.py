@@ -15,15 +15,15 @@ from switchboard.logs import log_context
 from switchboard.metrics import STAGE_SECONDS
 from switchboard.stages import STAGE_ORDER, Outcome
 from switchboard.stages.dedupe import dedupe
-from switchboard.stages.enrich import enrich
 from switchboard.stages.gate import gate
 from switchboard.stages.normalize import normalize
 from switchboard.stages.route import route
 from tasks.app import app
+from tasks.enrichment import enrich_stage  # the pure enrich + its CRM cache and config audit
 from tasks.runtime import runtime
 
 log = logging.getLogger("switchboard.pipeline")
-STAGES = {"normalize": normalize, "dedupe": dedupe, "enrich": enrich, "gate": gate, "route": route}
+STAGES = {"normalize": normalize, "dedupe": dedupe, "enrich": enrich_stage, "gate": gate, "route": route}
 ENDED = "_ended"
 
 

@@ -28,6 +28,7 @@ SECRETS = {
     "SWITCHBOARD_SECRET_CXONE": "cxone-test-secret",
     "SWITCHBOARD_SECRET_ZTP": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "SWITCHBOARD_SECRET_IOT": "whsec_dGVzdC1pb3Qtc2VjcmV0LWtleQ==",
+    "SWITCHBOARD_SECRET_GENERIC": "generic-test-secret",
     "SWITCHBOARD_PD_KEY_DEFAULT": "rk-default",
     "SWITCHBOARD_PD_KEY_VOICE_NETWORK": "rk-voice",
     "SWITCHBOARD_PD_KEY_CC_OPS": "rk-ccops",
@@ -39,14 +40,26 @@ FAST_RETRY = "retry: {max_attempts: 4, base_s: 0.05, cap_s: 0.2}"
 PD_LIMIT = "{rate: 1.9, burst: 2, per: routing_key, max_in_window: {count: 120, window_s: 60}}"
 
 
-def config_copy(directory: Path, changes: dict[str, list[tuple[str, str]]] | None = None) -> Path:
+ALERTING_OFF = "dedupe: {window_s: 0}\nflapping: {cooldown_s: 0}\ngrouping: {window_s: 0}\n"
+
+
+def config_copy(directory: Path, changes: dict[str, list[tuple[str, str]]] | None = None, *,
+                alerting: bool = False) -> Path:
     """A copy of ``config/`` in ``directory`` with fast retries and ``changes`` ({file: [(old, new)]}: each
-    ``old`` must be there, so a config edit that makes a test's change silently miss fails loudly)."""
+    ``old`` must be there, so a config edit that makes a test's change silently miss fails loudly).
+    Alert intelligence (dedupe window, flapping, grouping) is off unless ``alerting``: most tests post the
+    same samples again and again and count every dispatch; tests/test_alert_intelligence.py turns it on."""
     directory.mkdir(parents=True, exist_ok=True)
     for path in (ROOT / "config").glob("*.yaml"):
         text = path.read_text()
         if path.name == "targets.yaml":
             text = re.sub(r"retry: \{[^}]*\}", FAST_RETRY, text)
+        if path.name == "mappings.yaml":
+            # Tests page thousands of made-up (unmapped) entities: their config-audit chat messages would
+            # flood the Slack emulator the fallback tests read. tests/test_enrichment.py turns it back on.
+            text = re.sub(r"^audit_notify_every_s: \d+", "audit_notify_every_s: 0", text, flags=re.M)
+        if path.name == "alerting.yaml" and not alerting:
+            text = ALERTING_OFF
         for old, new in (changes or {}).get(path.name, []):
             assert old in text, f"{path.name} no longer contains {old!r}"
             text = text.replace(old, new, 1)

@@ -13,11 +13,15 @@ def summary(alert: dict[str, Any]) -> str:
     threshold = alert.get("threshold_value")
     detail = f"{value}" if threshold in (None, "") else f"{value} (threshold {threshold})"
     text = f"[{alert['severity'].upper()}] {alert['entity_name']}: {alert['metric_type']} {detail}"
+    if alert.get("attached"):
+        text += f" (+{alert['attached']} related entities attached)"
     return text[:1024]
 
 
-def pagerduty_event(alert: dict[str, Any], routing_key: str) -> dict[str, Any]:
-    """trigger for a firing alert, resolve for a recovered one; ``dedup_key`` is the alert_key."""
+def pagerduty_event(alert: dict[str, Any], routing_key: str, escalation_minutes: int | None = None) -> dict[str, Any]:
+    """trigger for a firing alert, resolve for a recovered one; ``dedup_key`` is the alert_key. A route's
+    ``escalation_minutes`` travels in ``custom_details``, where the responder sees it (the escalation itself
+    is the PagerDuty service's escalation policy, which Events v2 cannot set)."""
     if alert["status"] == "resolved":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert["alert_key"]}
     body: dict[str, Any] = {
@@ -43,6 +47,8 @@ def pagerduty_event(alert: dict[str, Any], routing_key: str) -> dict[str, Any]:
         },
         "client": "Switchboard",
     }
+    if escalation_minutes is not None:
+        body["payload"]["custom_details"]["escalation_minutes"] = escalation_minutes
     if alert.get("links"):
         body["links"] = alert["links"]
     return body

@@ -19,6 +19,7 @@ class Outcome:
     kind: str
     reason: str
     release_at: float | None = None  # for "deferred": when to look at the event again (epoch seconds)
+    hold_data: dict[str, Any] | None = None  # for "deferred": what to hold, if not the stage's input
 
 
 @dataclass
@@ -26,6 +27,7 @@ class StageContext:
     config: Config
     env: dict[str, str] = field(default_factory=dict)
     now: float = 0.0
+    incidents: Any = None  # switchboard.incidents.IncidentStore (per-alert_key state in Redis), if any
 
 
 Alert = dict[str, Any]

@@ -1,0 +1,207 @@
+"""Incident state per ``alert_key`` in Redis: the state machine, dedupe window, flap record, groups,
+dependency firing marks, attachments and rule suppression windows.
+
+State machine: ``detected`` (a firing alert was handed to dispatch) -> ``acknowledged`` (reconciliation
+saw a human acknowledge it at the vendor) -> ``resolved`` (a recovery was delivered, or the vendor says
+resolved); ``suppressed`` when its alerts were only ever attached to another incident. Decisions are pure
+(``switchboard.flapping``, ``switchboard.grouping``); here they are applied atomically: WATCH/MULTI on
+the incident's hash, so two workers racing on one alert_key cannot both deliver.
+
+Layout (prefix from settings): hash ``incident:<alert_key>`` (state, status, changed_at, pending,
+event_id, alert JSON, updated_at, count, last_seen_*), sorted set ``incidents`` (alert_key by updated_at),
+``firing:<entity>`` -> alert_key, ``group:<business_unit>`` -> lead alert_key, ``storm:<bu>:<hour>``
+counters, hash ``incident:<alert_key>:attached`` (entity -> count), sorted set ``incident-updates``
+(lead alert_key by due time), ``suppress:<rule>:<entity>`` -> event id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from switchboard.flapping import FlapDecision, decide
+
+STATES = ("detected", "acknowledged", "resolved", "suppressed")
+_HOUR = 3600
+
+
+class IncidentStore:
+    def __init__(self, client: redis.Redis, prefix: str, ttl_s: int = 7 * 86400) -> None:
+        self.r = client
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+
+    def key(self, alert_key: str) -> str:
+        return f"{self.prefix}incident:{alert_key}"
+
+    # --- reading (also the reconciler's contract) -------------------------------------------------------
+    def get(self, alert_key: str) -> dict[str, Any] | None:
+        record = self.r.hgetall(self.key(alert_key))
+        if not record:
+            return None
+        if record.get("alert"):
+            record["alert"] = json.loads(record["alert"])
+        return record
+
+    def recent(self, since: float) -> list[str]:
+        return list(self.r.zrangebyscore(f"{self.prefix}incidents", since, "+inf"))
+
+    def set_state(self, alert_key: str, state: str, reason: str) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown incident state {state!r}")
+        now = time.time()
+        pipe = self.r.pipeline()
+        pipe.hset(self.key(alert_key), mapping={"state": state, "state_reason": reason, "updated_at": now})
+        pipe.expire(self.key(alert_key), self.ttl_s)
+        pipe.zadd(f"{self.prefix}incidents", {alert_key: now})
+        pipe.execute()
+
+    # --- dedupe: a sliding window on alert_key ---------------------------------------------------------
+    def observe(self, alert: dict[str, Any], window_s: float, now: float) -> tuple[str, str] | None:
+        """``("duplicate", first_event)`` if ``alert`` repeats the latest report's status within the window
+        (sliding: the repeat extends it; the incident's count and last value are updated), ``("stale",
+        newer_event)`` if a newer report (by the source's timestamp) was already seen, else None."""
+        key = self.key(alert["alert_key"])
+        ts = datetime.fromisoformat(alert["timestamp"]).timestamp()
+
+        def step(pipe: Any) -> tuple[str, str] | None:
+            names = ("last_seen_status", "last_seen_at", "last_seen_ts", "last_seen_event", "first_event_id")
+            status, at, seen_ts, last_event, first = pipe.hmget(key, *names)
+            pipe.multi()
+            if last_event == alert["event_id"]:
+                return None  # this event again (a redelivered task): it already counted
+            if seen_ts is not None and ts < float(seen_ts):
+                # Workers run one alert_key's events in parallel: an older report arriving late must not
+                # win over the newer one, which already carries the current state.
+                return "stale", last_event
+            if window_s > 0 and status == alert["status"] and at is not None and now - float(at) < window_s:
+                pipe.hincrby(key, "count", 1)
+                pipe.hset(key, mapping={"last_seen_at": now, "last_seen_ts": ts,
+                                        "last_value": json.dumps(alert.get("current_value"))})
+                pipe.expire(key, self.ttl_s)
+                return "duplicate", first or last_event
+            pipe.hset(key, mapping={"last_seen_status": alert["status"], "last_seen_at": now, "last_seen_ts": ts,
+                                    "last_seen_event": alert["event_id"], "first_event_id": alert["event_id"],
+                                    "count": 1, "last_value": json.dumps(alert.get("current_value"))})
+            pipe.expire(key, self.ttl_s)
+            return None
+
+        return self.r.transaction(step, key, value_from_callable=True)
+
+    # --- flapping ----------------------------------------------------------------------------------------
+    def flap(self, alert: dict[str, Any], cooldown_s: float, now: float, released: bool) -> FlapDecision:
+        key = self.key(alert["alert_key"])
+
+        def step(pipe: Any) -> FlapDecision:
+            names = ("status", "changed_at", "delivered_ts", "pending", "pending_ts")
+            record = dict(zip(names, pipe.hmget(key, *names), strict=True))
+            decision = decide(record, event_id=alert["event_id"], status=alert["status"],
+                              ts=datetime.fromisoformat(alert["timestamp"]).timestamp(), now=now,
+                              cooldown_s=cooldown_s, released=released)
+            pipe.multi()
+            if decision.updates:
+                pipe.hset(key, mapping=decision.updates)
+                pipe.expire(key, self.ttl_s)
+            return decision
+
+        return self.r.transaction(step, key, value_from_callable=True)
+
+    # --- dependency graph --------------------------------------------------------------------------------
+    def firing(self, entities: list[str]) -> dict[str, str]:
+        """entity -> alert_key of its firing incident, for those of ``entities`` that are firing."""
+        if not entities:
+            return {}
+        values = self.r.mget([f"{self.prefix}firing:{e}" for e in entities])
+        return {e: v for e, v in zip(entities, values, strict=True) if v}
+
+    def mark_firing(self, entity: str, alert_key: str, firing: bool) -> None:
+        key = f"{self.prefix}firing:{entity}"
+        if firing:
+            self.r.set(key, alert_key, ex=self.ttl_s)
+        else:
+            # only the incident that set the mark clears it (another metric of the entity may still fire)
+            self.r.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+                        "return 0", 1, key, alert_key)
+
+    # --- grouping and storms -----------------------------------------------------------------------------
+    def group_lead(self, business_unit: str, alert_key: str, window_s: float, sliding: bool) -> str | None:
+        """The alert_key leading the unit's open group if it is not ``alert_key``; else this one leads."""
+        key = f"{self.prefix}group:{business_unit}"
+        if self.r.set(key, alert_key, nx=True, ex=max(1, int(window_s))):
+            return None
+        lead = self.r.get(key)
+        if lead is None:  # expired between the two calls: lead a new group
+            self.r.set(key, alert_key, ex=max(1, int(window_s)))
+            return None
+        if sliding:
+            self.r.expire(key, max(1, int(window_s)))
+        return None if lead == alert_key else lead
+
+    def count_hour(self, business_unit: str, now: float, history_hours: int) -> tuple[int, list[int]]:
+        """This hour's alert count for the unit (after counting this one) and the previous hours' counts."""
+        hour = int(now // _HOUR)
+        keys = [f"{self.prefix}storm:{business_unit}:{hour - i}" for i in range(history_hours + 1)]
+        pipe = self.r.pipeline()
+        pipe.incr(keys[0])
+        pipe.expire(keys[0], (history_hours + 2) * _HOUR)
+        pipe.mget(keys[1:])
+        current, _, past = pipe.execute()
+        return int(current), [int(v or 0) for v in past]
+
+    def attach(self, lead_key: str, entity: str, due_at: float) -> None:
+        """Attach ``entity`` to the lead incident; its update is sent at ``due_at`` (once per batch)."""
+        pipe = self.r.pipeline()
+        pipe.hincrby(f"{self.key(lead_key)}:attached", entity, 1)
+        pipe.expire(f"{self.key(lead_key)}:attached", self.ttl_s)
+        pipe.zadd(f"{self.prefix}incident-updates", {lead_key: due_at}, nx=True)
+        pipe.execute()
+
+    def attachments(self, lead_key: str) -> dict[str, int]:
+        return {k: int(v) for k, v in self.r.hgetall(f"{self.key(lead_key)}:attached").items()}
+
+    def claim_due_updates(self, now: float) -> list[str]:
+        """Lead alert_keys whose update is due; each is claimed by exactly one caller (ZREM wins)."""
+        due = self.r.zrangebyscore(f"{self.prefix}incident-updates", "-inf", now, start=0, num=100)
+        return [k for k in due if self.r.zrem(f"{self.prefix}incident-updates", k)]
+
+    def reschedule_update(self, lead_key: str, due_at: float) -> None:
+        self.r.zadd(f"{self.prefix}incident-updates", {lead_key: due_at}, nx=True)
+
+    def next_update_seq(self, lead_key: str) -> int:
+        return int(self.r.hincrby(self.key(lead_key), "updates", 1))
+
+    # --- rule suppression windows ------------------------------------------------------------------------
+    def suppress_once(self, rule: str, entity: str, window_s: float, event_id: str) -> str | None:
+        """None if ``event_id`` may act (and now owns the window); else the event that acted within it."""
+        key = f"{self.prefix}suppress:{rule}:{entity}"
+        if self.r.set(key, event_id, nx=True, ex=max(1, int(window_s))):
+            return None
+        holder = self.r.get(key)
+        return None if holder in (None, event_id) else holder
+
+    # --- delivery ----------------------------------------------------------------------------------------
+    def record_delivery(self, alert: dict[str, Any]) -> None:
+        """A routed alert was handed to dispatch: the incident's state follows its status."""
+        key = self.key(alert["alert_key"])
+        now = time.time()
+        state = "resolved" if alert["status"] == "resolved" else "detected"
+        if state == "detected" and self.r.hget(key, "state") == "acknowledged":
+            state = "acknowledged"  # a new alert for an acknowledged incident does not un-acknowledge it
+        pipe = self.r.pipeline()
+        pipe.hset(key, mapping={"state": state, "event_id": alert["event_id"], "alert": json.dumps(alert),
+                                "updated_at": now, "entity_id": alert["entity_id"]})
+        pipe.hsetnx(key, "opened_at", now)
+        pipe.expire(key, self.ttl_s)
+        pipe.zadd(f"{self.prefix}incidents", {alert["alert_key"]: now})
+        pipe.execute()
+        self.mark_firing(alert["entity_id"], alert["alert_key"], alert["status"] == "firing")
+
+    def mark_suppressed(self, alert: dict[str, Any], reason: str) -> None:
+        """An alert attached elsewhere: its own incident, if it never delivered anything, is suppressed."""
+        key = self.key(alert["alert_key"])
+        if self.r.hget(key, "state") in (None, "suppressed"):
+            self.set_state(alert["alert_key"], "suppressed", reason)
