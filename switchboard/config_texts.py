@@ -172,6 +172,11 @@ DESCRIPTIONS: dict[str, str] = {
     "ledger_ttl_s": "How long an event's ledger (what `switchboard trace` shows) and dispatch state are kept.",
     "pipeline_grain": "`chain`: one Celery task per stage; `fused`: one `switchboard.ingest` task runs every stage.",
     "retry_after_s": "`Retry-After` sent with a 503 when the broker or Redis is down.",
+    "reconcile_every_s": "How often beat's `switchboard.reconcile` compares local incident state with PagerDuty's "
+                         "(REST API) and corrects drift: acknowledged/resolved by a human there, a lost resolve or "
+                         "trigger re-sent through the normal dispatch path.",
+    "reconcile_lookback_s": "Incidents updated within this many seconds are reconciled.",
+    # windows.yaml
     # windows.yaml
     "maintenance": "Maintenance windows: alerts in scope are held (outcome `deferred`) and re-evaluated when the "
                    "window closes; resolved meanwhile, they end `suppressed`.",
@@ -256,6 +261,9 @@ VENDOR_MEANINGS = {
     "orchestrator": "ZTP orchestrator (resolution callbacks).",
     "slack": "Fallback notifier: Slack-style incoming webhook.",
     "twilio": "Fallback notifier: Twilio SMS API.",
+    "pagerduty_api": "PagerDuty REST API v2 (read by the reconciliation beat task).",
+}
+CREDENTIAL_MEANINGS = {
 }
 CREDENTIAL_MEANINGS = {
     "SWITCHBOARD_GENESYS_CLIENT_ID": "Genesys OAuth client id (client credentials grant).",
@@ -265,6 +273,7 @@ CREDENTIAL_MEANINGS = {
     "SWITCHBOARD_CXONE_ACCESS_KEY_ID": "CXone access key id.",
     "SWITCHBOARD_CXONE_ACCESS_KEY_SECRET": "CXone access key secret.",
     "SWITCHBOARD_CRM_TOKEN": "CRM bearer token.",
+    "SWITCHBOARD_PAGERDUTY_API_TOKEN": "PagerDuty REST API token (read-only is enough); unset: no reconciliation.",
     "SWITCHBOARD_ORCHESTRATOR_API_KEY": "ZTP orchestrator API key (`X-Api-Key`).",
     "SWITCHBOARD_TWILIO_ACCOUNT_SID": "Twilio account SID.",
     "SWITCHBOARD_TWILIO_AUTH_TOKEN": "Twilio auth token.",

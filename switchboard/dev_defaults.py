@@ -54,7 +54,10 @@ def sandbox_vendor_environment(sandbox_url: str, env: dict[str, str]) -> dict[st
 
     url = sandbox_url.rstrip("/")
     groups = [
-        ("SWITCHBOARD_PAGERDUTY_URL", {"SWITCHBOARD_PAGERDUTY_URL": url}),
+        # The REST API (reconciliation) follows the Events API: a real PagerDuty is never reconciled
+        # against the sandbox's incidents.
+        ("SWITCHBOARD_PAGERDUTY_URL", {"SWITCHBOARD_PAGERDUTY_URL": url, "SWITCHBOARD_PAGERDUTY_API_URL": url,
+                                       "SWITCHBOARD_PAGERDUTY_API_TOKEN": c.PAGERDUTY_API_TOKEN}),
         ("SWITCHBOARD_GENESYS_API_URL", {
             "SWITCHBOARD_GENESYS_API_URL": url, "SWITCHBOARD_GENESYS_LOGIN_URL": url,
             "SWITCHBOARD_GENESYS_CLIENT_ID": c.GENESYS_CLIENT_ID,

@@ -176,8 +176,8 @@ class Ledger:
             "releases": int(data.get("releases", 0)),
             "stages": stages,
         }
-        if data.get("origin"):  # not a webhook: e.g. a re-send by reconciliation, and what it corrects
-            out.update(origin=data["origin"], reconciles=data.get("reconciles"))
+        if data.get("origin"):  # not a webhook: an incident update, a re-send by reconciliation (and what it redoes)
+            out.update(origin=data["origin"], **({"reconciles": data["reconciles"]} if "reconciles" in data else {}))
         return out
 
     def counts(self) -> dict[str, int]:

@@ -40,6 +40,10 @@ CRM_CACHE = Counter("switchboard_crm_cache", "Customer lookups by caller (enrich
 CONFIG_AUDIT = Counter("switchboard_config_audit", "Enrichment config problems seen (unmapped_entity, "
                        "routing_key_env_unset): the event was paged with the default key", ["problem"])
 
+RECONCILE_CORRECTIONS = Counter("switchboard_reconcile_corrections",
+                                "Drift between local incident state and PagerDuty corrected by reconciliation",
+                                ["action"])
+
 _NOISE = re.compile(r"\s*(\(|:| until | after |\d{4}-\d\d-\d\d).*$")
 
 

@@ -22,6 +22,7 @@ VENDOR_URLS = {
     "orchestrator": ("SWITCHBOARD_ORCHESTRATOR_URL", None),
     "slack": ("SWITCHBOARD_SLACK_WEBHOOK_URL", None),
     "twilio": ("SWITCHBOARD_TWILIO_URL", "https://api.twilio.com"),
+    "pagerduty_api": ("SWITCHBOARD_PAGERDUTY_API_URL", "https://api.pagerduty.com"),
 }
 
 

@@ -12,6 +12,7 @@ from celery.app import trace
 from celery.signals import setup_logging
 from kombu import Queue
 
+from switchboard.config import ConfigError, load_config
 from switchboard.logs import configure as configure_logging
 from switchboard.settings import Settings, load_settings
 
@@ -23,6 +24,7 @@ TASK_ROUTES = {
     "switchboard.ingest": {"queue": INGEST_QUEUE},
     "switchboard.housekeeping": {"queue": INGEST_QUEUE},
     "switchboard.release_deferred": {"queue": INGEST_QUEUE},
+    "switchboard.reconcile": {"queue": INGEST_QUEUE},
     # dispatch has no static queue: route picks dispatch.<priority> per target at publish time
     "switchboard.dispatch": {"queue": "dispatch.default"},
     "switchboard.notify": {"queue": "dispatch.critical"},
@@ -30,6 +32,14 @@ TASK_ROUTES = {
 
 
 RELEASE_EVERY_S = 2.0
+
+
+def reconcile_every_s(settings: Settings) -> float:
+    """service.yaml's ``reconcile_every_s``; its default if the config cannot be read here (workers say why)."""
+    try:
+        return float(load_config(settings.config_dir).service["reconcile_every_s"])
+    except (ConfigError, OSError):
+        return 300.0
 
 
 @setup_logging.connect
@@ -55,6 +65,7 @@ def make_celery(settings: Settings) -> Celery:
         # with a short visibility timeout, sweep often enough for it to matter.
         transport_options["unacked_restore_interval"] = min(10, max(1, visibility // 4))
         transport_options["unacked_restore_throttle"] = 1 if visibility < 600 else 10
+    reconcile_s = reconcile_every_s(settings)
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options,
@@ -81,6 +92,9 @@ def make_celery(settings: Settings) -> Celery:
             # Held events are released within this many seconds of their release time.
             "release-deferred": {"task": "switchboard.release_deferred", "schedule": RELEASE_EVERY_S,
                                  "options": {"expires": RELEASE_EVERY_S * 5}},
+            # Local incident state vs PagerDuty's; a pass not run before the next is due is dropped.
+            "reconcile": {"task": "switchboard.reconcile", "schedule": reconcile_s,
+                          "options": {"expires": reconcile_s}},
         },
         timezone="UTC",
     )
@@ -89,4 +103,5 @@ def make_celery(settings: Settings) -> Celery:
 
 app = make_celery(load_settings())
 app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping",
+                    "tasks.reconcile",
                     "tasks.worker_metrics")  # the last one serves a pool's /metrics

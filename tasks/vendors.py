@@ -17,6 +17,7 @@ from clients.notify import SlackWebhook, TwilioSMS
 from clients.oauth import TokenManager
 from clients.orchestrator import OrchestratorClient
 from clients.pagerduty import PagerDutyClient
+from clients.pagerduty_rest import PagerDutyRestClient
 from switchboard.config import Config
 from switchboard.settings import VENDOR_URLS, Settings
 
@@ -75,6 +76,10 @@ class Vendors:
 
     def pagerduty(self, target: str) -> PagerDutyClient:
         return PagerDutyClient(self.settings.pagerduty_url, **self._timeouts(target))
+
+    def pagerduty_rest(self) -> PagerDutyRestClient:
+        """The REST API client reconciliation reads incident status with (NotConfigured without a token)."""
+        return PagerDutyRestClient(self._url("pagerduty_api"), self._need("SWITCHBOARD_PAGERDUTY_API_TOKEN"))
 
     def genesys(self, target: str) -> GenesysClient:
         return GenesysClient(self._url("genesys_api"), self.tokens("genesys"), **self._timeouts(target))

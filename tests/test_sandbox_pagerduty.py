@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from switchboard.waiting import wait_for
+from vendor_sandbox.credentials import PAGERDUTY_API_TOKEN
 from vendor_sandbox.faults import RateLimiter
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
@@ -235,6 +236,104 @@ def test_reset_clears_records_faults_limits_and_alerts(url: str) -> None:
     assert recorded(url, all_=True) == [] and alerts(url) == []
     assert [enqueue(url, trigger(dedup_key=f"r{i}")).status_code for i in range(2)] == [202, 202]
     assert requests.get(f"{url}/_sandbox/ratelimit/pagerduty", timeout=5).json()["limit"] == 120
+
+
+# --- REST API v2: GET /incidents (what reconciliation reads) and the human status control -----------------
+
+REST_HEADERS = {"Authorization": f"Token token={PAGERDUTY_API_TOKEN}",
+                "Accept": "application/vnd.pagerduty+json;version=2"}
+
+
+def incidents(url: str, headers: dict[str, str] | None = None, **params: Any) -> requests.Response:
+    return requests.get(f"{url}/incidents", params=params, headers=REST_HEADERS if headers is None else headers,
+                        timeout=5)
+
+
+def human(url: str, dedup_key: str, status: str, **extra: Any) -> requests.Response:
+    return requests.put(f"{url}/_sandbox/pagerduty/alerts/{dedup_key}", json={"status": status, **extra}, timeout=5)
+
+
+def test_rest_incidents_follow_events_and_have_the_documented_shape(url: str) -> None:
+    assert enqueue(url, trigger()).status_code == 202
+    body = incidents(url, incident_key="ztp-42").json()
+    assert (body["limit"], body["offset"], body["more"], body["total"]) == (25, 0, False, None)
+    [incident] = body["incidents"]
+    assert incident["type"] == "incident" and incident["incident_key"] == "ztp-42"
+    assert incident["status"] == "triggered" and incident["title"] == "Device 00:11:22 failed ZTP"
+    assert len(incident["id"]) == 7 and incident["id"].startswith("P") and incident["incident_number"] == 1
+    assert incident["created_at"].endswith("Z") and incident["last_status_change_at"] == incident["created_at"]
+    assert incident["service"]["type"] == "service_reference" and ROUTING_KEY not in str(incident)
+    assert incident["summary"] == "[#1] Device 00:11:22 failed ZTP" and incident["resolved_at"] is None
+    ack = {"routing_key": ROUTING_KEY, "event_action": "acknowledge", "dedup_key": "ztp-42"}
+    enqueue(url, ack)
+    assert incidents(url, incident_key="ztp-42").json()["incidents"][0]["status"] == "acknowledged"
+    enqueue(url, {**ack, "event_action": "resolve"})
+    enqueue(url, trigger())  # after a resolve, a trigger opens a new incident
+    listed = incidents(url, incident_key="ztp-42", total="true").json()
+    assert [i["status"] for i in listed["incidents"]] == ["resolved", "triggered"] and listed["total"] == 2
+    assert listed["incidents"][0]["resolved_at"] is not None
+    assert listed["incidents"][0]["last_status_change_by"]["type"] == "service_reference"
+    assert incidents(url, incident_key="unknown").json()["incidents"] == []
+
+
+def test_rest_filters_sorting_and_pagination(url: str) -> None:
+    for i in range(3):
+        enqueue(url, trigger(dedup_key=f"p{i}"))
+    human(url, "p1", "resolved")
+    everything = incidents(url).json()["incidents"]
+    assert [i["incident_key"] for i in everything] == ["p0", "p1", "p2"]
+    newest_first = incidents(url, sort_by="created_at:desc").json()["incidents"]
+    assert [i["incident_key"] for i in newest_first] == ["p2", "p1", "p0"]
+    assert [i["incident_key"] for i in incidents(url, **{"statuses[]": "resolved"}).json()["incidents"]] == ["p1"]
+    page = incidents(url, limit=2, offset=1).json()
+    assert [i["incident_key"] for i in page["incidents"]] == ["p1", "p2"] and page["more"] is False
+    assert incidents(url, limit=2).json()["more"] is True
+    for bad in ({"limit": 101}, {"limit": "x"}, {"offset": 9950, "limit": 100}, {"statuses[]": "open"},
+                {"sort_by": "urgency:sideways"}):
+        answer = incidents(url, **bad)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == 2001, bad
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Accept": REST_HEADERS["Accept"]},
+    {"Authorization": f"Token token={PAGERDUTY_API_TOKEN}"},  # no version-2 Accept header
+    {**REST_HEADERS, "Authorization": "Token token=wrong"},
+    {**REST_HEADERS, "Authorization": f"Bearer {PAGERDUTY_API_TOKEN}"},
+], ids=["none", "no-token", "no-accept", "wrong-token", "bearer"])
+def test_rest_requires_the_token_and_the_version_header(url: str, headers: dict[str, str]) -> None:
+    answer = incidents(url, headers=headers)
+    assert answer.status_code == 401
+    assert answer.json() == {"error": {"message": "Authentication failed", "code": 2006}}
+    params = {"vendor": "pagerduty_api", "all": "1"}
+    assert [e["status"] for e in requests.get(f"{url}/_sandbox/requests", params=params, timeout=5).json()] == [401]
+
+
+def test_rest_faults_are_scriptable(url: str) -> None:
+    requests.post(f"{url}/_sandbox/faults/pagerduty_api", json={"script": [{"status": 503, "count": 1}]}, timeout=5)
+    assert incidents(url).status_code == 503
+    assert incidents(url).status_code == 200
+    assert enqueue(url, trigger()).status_code == 202  # the Events API has its own faults
+
+
+def test_a_human_acknowledges_and_resolves_in_the_web_ui(url: str) -> None:
+    enqueue(url, trigger())
+    acked = human(url, "ztp-42", "acknowledged")
+    assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
+    [incident] = incidents(url, incident_key="ztp-42").json()["incidents"]
+    assert incident["status"] == "acknowledged" and incident["last_status_change_by"]["type"] == "user_reference"
+    assert human(url, "ztp-42", "resolved").json()["status"] == "resolved"
+    assert human(url, "ztp-42", "resolved").status_code == 404  # nothing open any more
+    late = {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": "ztp-42"}
+    assert enqueue(url, late).status_code == 202  # PagerDuty accepts it and does nothing
+    assert [a["status"] for a in alerts(url)] == ["resolved"]
+    enqueue(url, trigger())
+    assert [a["status"] for a in alerts(url)] == ["resolved", "triggered"]
+    assert human(url, "ztp-42", "snoozed").status_code == 400
+    assert human(url, "never", "resolved").status_code == 404
+    enqueue(url, trigger(routing_key="other-key"))
+    assert human(url, "ztp-42", "resolved").status_code == 400  # two services: say which
+    assert human(url, "ztp-42", "resolved", routing_key="other-key").status_code == 200
 
 
 def test_main_serves_until_sigterm() -> None:

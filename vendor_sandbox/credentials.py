@@ -20,3 +20,5 @@ SLACK_WEBHOOK_PATH = "/services/TSANDBOX/BSANDBOX/sandbox-slack-token"
 
 TWILIO_ACCOUNT_SID = "ACsandbox0000000000000000000000000"
 TWILIO_AUTH_TOKEN = "sandbox-twilio-token"
+
+PAGERDUTY_API_TOKEN = "sandbox-pagerduty-api-token"

@@ -13,12 +13,12 @@ from types import TracebackType
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import control, crm, cxone, genesys, oauth, orchestrator, pagerduty, slack, twilio
+from . import control, crm, cxone, genesys, oauth, orchestrator, pagerduty, pagerduty_rest, slack, twilio
 from .common import EXTENSION, SandboxState, note_arrival, sleep_latency_after
 
 HOST = "127.0.0.1"
 # Each has a ``blueprint`` and an ``init_state(state)``; ``oauth`` (token state and its control API) first.
-VENDOR_MODULES = (oauth, pagerduty, genesys, cxone, orchestrator, crm, slack, twilio)
+VENDOR_MODULES = (oauth, pagerduty, pagerduty_rest, genesys, cxone, orchestrator, crm, slack, twilio)
 
 
 def create_app(state: SandboxState | None = None) -> Flask:
