@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,14 @@ class Demo:
                 problems += self._check_workitem(row["event_id"], "genesys_workitem", spec["workitem"])
             elif "call" in spec:
                 problems += self._check_call(row, spec["call"])
+            elif "held" in spec:
+                trace = self.ledger.trace(row["event_id"]) or {}
+                if spec["held"] not in (trace.get("reason") or ""):
+                    problems.append(f"held for {trace.get('reason')!r}, expected {spec['held']}")
+                else:
+                    release = [s.get("release_at") for s in trace.get("stages", []) if s.get("release_at")]
+                    when = time.strftime("%H:%M:%S", time.localtime(release[-1])) if release else "later"
+                    row["note"] = f"{spec['held']} cooldown: the resolve is sent at {when}"
             elif "resolution" in spec:
                 stored = requests.get(f"{self.sandbox}/_sandbox/orchestrator/resolutions", timeout=5).json()
                 mine = [r for r in stored["resolutions"] if r["ztp_event_id"] == spec["resolution"]["ztp_event_id"]]

@@ -24,12 +24,13 @@ FIRST_WAVE = [
     {"file": "iot-temp-critical.json", "source": "iot", "outcome": "dispatched", "call": {"customer": "CUST-9981"}},
 ]
 
-# Posted after the first wave has settled: the recovery resolves the trunk-down incident, and an agent
-# closes the certificate work item, which calls the orchestrator back.
+# Posted after the first wave has settled: the trunk recovers seconds after it failed, inside the flapping
+# cooldown (alerting.yaml, 5 minutes), so the recovery is held and its resolve is sent when the cooldown
+# ends (tests/test_alert_intelligence.py proves the resolve with a short cooldown); and an agent closes
+# the certificate work item, which calls the orchestrator back.
 SECOND_WAVE = [
-    {"file": "genesys-trunk-up.json", "source": "genesys", "outcome": "dispatched",
-     "same_key_as": "genesys-trunk-down.json",
-     "pd": {"event_action": "resolve", "routing_key": "sandbox-voice-network"}},
+    {"file": "genesys-trunk-up.json", "source": "genesys", "outcome": "deferred",
+     "same_key_as": "genesys-trunk-down.json", "held": "flapping"},
     {"file": "genesys-workitem-resolved.json", "source": "genesys", "outcome": "dispatched",
      "resolution": {"ztp_event_id": "evt_9f8a7b6c5d4e3f2a1b0c"}},
 ]

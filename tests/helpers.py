@@ -60,6 +60,8 @@ def config_copy(directory: Path, changes: dict[str, list[tuple[str, str]]] | Non
             text = re.sub(r"^audit_notify_every_s: \d+", "audit_notify_every_s: 0", text, flags=re.M)
         if path.name == "alerting.yaml" and not alerting:
             text = ALERTING_OFF
+        if path.name == "routing.yaml" and not alerting:
+            text = re.sub(r"^    suppress_for_s: \d+\n", "", text, flags=re.M)
         for old, new in (changes or {}).get(path.name, []):
             assert old in text, f"{path.name} no longer contains {old!r}"
             text = text.replace(old, new, 1)

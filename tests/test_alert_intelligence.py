@@ -192,3 +192,70 @@ def test_queue_alerts_behind_a_failed_trunk_become_one_incident(stack: dict, cle
     assert triggered == {trunk_key}
     suppressed = [t for t in traces.values() if t["outcome"] == "suppressed"]
     assert suppressed and all(f"dependency: {trunk} is firing" in t["reason"] for t in suppressed)
+
+
+def test_a_sensor_is_called_at_most_once_per_suppression_window(stack: dict, clean_sandbox) -> None:
+    sb = Sandbox(clean_sandbox.url)
+    customer = f"CUST-{uuid.uuid4().hex[:8]}"
+    sb.send("PUT", f"/_sandbox/crm/customers/{customer}",
+            {"phone": "+15551239999", "doNotDisturb": False, "name": "Test", "timezone": _zone_at_local_hour(11)})
+    sensor = f"sensor-{uuid.uuid4().hex[:8]}"
+    # the same reading repeated (merged by the dedupe window) and other alert types of the same sensor
+    # (other alert_keys: only the rule's suppression window stops them)
+    kinds = ["temp_critical"] * 4 + ["humidity_critical", "door_open", "power_loss"]
+    ids = [_accepted(stack, "iot", sample("iot-temp-critical.json", sensorId=sensor, alertType=kind,
+                                          customerId=customer, idempotencyKey=uuid.uuid4().hex))
+           for kind in kinds]
+    traces = _final(stack, ids)
+    outcomes = [t["outcome"] for t in traces.values()]
+    assert outcomes.count("dispatched") == 1, outcomes
+    windowed = [t for t in traces.values() if "suppression window" in (t["reason"] or "")]
+    # whichever alert type goes first: 3 repeats merged, 3 other types held off by the rule's window
+    assert outcomes.count("duplicate") == 3 and len(windowed) == 3, outcomes
+    calls = [c for c in sb.get("/_sandbox/genesys/callbacks") if c["data"].get("event_id") in ids]
+    assert len(calls) == 1, calls
+
+
+def _zone_at_local_hour(hour: int) -> str:
+    now = datetime.now(UTC)
+    offset = (hour - now.hour + 12) % 24 - 12
+    return f"Etc/GMT{'-' if offset >= 0 else '+'}{abs(offset)}"  # POSIX names have the sign reversed
+
+
+def test_every_sample_reaches_the_target_its_readme_names(stack: dict, clean_sandbox) -> None:
+    """samples/README.md's table, with alert intelligence on: health samples page PagerDuty (trunk-up resolves
+    the trunk-down incident once the flapping cooldown ends), ZTP samples file work items in the named
+    queues with the named skills, the IoT sample calls or files a follow-up work item."""
+    from switchboard.demo_scenario import FIRST_WAVE
+
+    sb = Sandbox(clean_sandbox.url)
+    genesys = stack["config"].vendors["genesys"]
+    # the demo names the sandbox's keys; this stack's environment has its own values for the same variables
+    key_of = {"sandbox-voice-network": stack["env"]["SWITCHBOARD_PD_KEY_VOICE_NETWORK"],
+              "sandbox-cc-ops": stack["env"]["SWITCHBOARD_PD_KEY_CC_OPS"]}
+    first = {spec["file"]: _accepted(stack, spec["source"], sample(spec["file"])) for spec in FIRST_WAVE}
+    _final(stack, list(first.values()))
+    up = _accepted(stack, "genesys", sample("genesys-trunk-up.json"))
+    ledger = stack["server"].state.ledger
+    assert wait_for(lambda: ledger.trace(up)["outcome"], 30, 0.1, "trunk-up held") == "deferred"
+    traces = _final(stack, [*first.values(), up], timeout=COOLDOWN_S + 60)
+    assert all(t["outcome"] == "dispatched" for t in traces.values()), {e: t["outcome"] for e, t in traces.items()}
+    sent = [r["json"] for r in sb.requests("/v2/enqueue")]
+    for spec in FIRST_WAVE:
+        event_id = first[spec["file"]]
+        if "pd" in spec:
+            [event] = [e for e in sent if e.get("payload", {}).get("custom_details", {}).get("event_id") == event_id]
+            assert event["event_action"] == "trigger" and event["routing_key"] == key_of[spec["pd"]["routing_key"]]
+            assert event["payload"]["severity"] == spec["pd"]["severity"]
+        elif "workitem" in spec:
+            [item] = sb.workitems(externalTag=f"switchboard:{event_id}:genesys_workitem")
+            assert item["queueId"] == genesys["queues"][spec["workitem"]["queue"]], spec["file"]
+            assert item.get("skillIds", []) == [genesys["skills"][s] for s in spec["workitem"]["skills"]], spec["file"]
+        elif "call" in spec:
+            calls = [c for c in sb.get("/_sandbox/genesys/callbacks") if c["data"].get("event_id") == event_id]
+            items = sb.workitems(externalTag=f"switchboard:{event_id}:iot_call")
+            assert len(calls) + len(items) == 1
+    down_key = traces[first["genesys-trunk-down.json"]]["alert_key"]
+    assert traces[up]["alert_key"] == down_key
+    resolves = [e for e in sent if e.get("event_action") == "resolve" and e["dedup_key"] == down_key]
+    assert len(resolves) == 1 and resolves[0]["routing_key"] == key_of["sandbox-voice-network"]
