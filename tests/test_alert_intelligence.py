@@ -259,3 +259,32 @@ def test_every_sample_reaches_the_target_its_readme_names(stack: dict, clean_san
     assert traces[up]["alert_key"] == down_key
     resolves = [e for e in sent if e.get("event_action") == "resolve" and e["dedup_key"] == down_key]
     assert len(resolves) == 1 and resolves[0]["routing_key"] == key_of["sandbox-voice-network"]
+
+
+def test_a_business_units_alerts_within_the_grouping_window_become_one_incident(stack: dict, clean_sandbox) -> None:
+    sb = Sandbox(clean_sandbox.url)
+    uid = uuid.uuid4().hex[:6]
+    queues = [f"cx-queue-group-{uid}-{i}" for i in range(6)]  # unmapped: they group under "unmapped"
+    ids = []
+    for queue in queues:
+        body = sample("cxone-queue-status.json")
+        body["data"] = {**body["data"], "queueId": queue, "occurredAt": datetime.now(UTC).isoformat()}
+        ids.append(_accepted(stack, "cxone", body))
+    traces = _final(stack, ids)
+    outcomes = sorted(t["outcome"] for t in traces.values())
+    assert outcomes == ["dispatched"] + ["suppressed"] * 5, outcomes
+    [lead] = [t for t in traces.values() if t["outcome"] == "dispatched"]
+    assert all(f"joined incident {lead['alert_key']}" in t["reason"] for t in traces.values() if t is not lead)
+    keys = {alert_key("nice-cxone", "wait_time_seconds", q): q for q in queues}
+    triggered = {r["json"]["dedup_key"] for r in sb.requests("/v2/enqueue") if r["json"]["dedup_key"] in keys}
+    assert triggered == {lead["alert_key"]}  # one incident
+
+    def listing() -> list | None:
+        for r in _pd(sb, lead["alert_key"]):
+            attached = r["json"]["payload"]["custom_details"]["attributes"].get("attached_entities")
+            if attached:
+                return attached
+        return None
+
+    attached = wait_for(listing, 30, 0.2, "the group's incident updated with its members")
+    assert sorted(attached) == sorted(q for k, q in keys.items() if k != lead["alert_key"])
