@@ -24,6 +24,7 @@ from switchboard.config_base import (  # noqa: F401 - re-exported: the loader's 
     _defaults_of,
     _Strict,
 )
+from switchboard.config_routing import MatchSchema, RouteTargetSchema, route_target_problems
 from switchboard.config_windows import WindowsFileSchema
 
 
@@ -89,11 +90,11 @@ class RetrySchema(_Strict):
     cap_s = fields.Float(load_default=60.0, validate=validate.Range(min=0, max=300))  # longer: deferral store
 
 
-TARGET_KINDS = ("pagerduty", "genesys_workitem", "call", "orchestrator_resolution")
+TARGET_KINDS = ("pagerduty", "genesys_workitem", "call", "orchestrator_resolution", "chat")
 # What a dispatch does when an earlier attempt died mid-call (the vendor may or may not have acted):
 # resend (the vendor deduplicates), verify (ask the vendor), dead_letter (never risk acting twice).
 UNCERTAIN_DEFAULTS = {"pagerduty": "resend", "genesys_workitem": "verify", "call": "dead_letter",
-                      "orchestrator_resolution": "resend"}
+                      "orchestrator_resolution": "resend", "chat": "resend"}
 SEVERITY_KEYS = fields.String(validate=validate.OneOf(SEVERITIES))
 
 
@@ -170,6 +171,7 @@ class GenesysSchema(_Strict):
     queues = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     skills = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     custom_attribute_limit = fields.Integer(load_default=255, validate=validate.Range(min=16, max=4096))
+    occupancy_cache_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=300))  # overflow
 
 
 class CrmSchema(_Strict):
@@ -190,23 +192,6 @@ class TargetsFileSchema(_Strict):
     crm = fields.Nested(CrmSchema, load_default=_defaults_of(CrmSchema))
     fallback = fields.Nested(FallbackSchema, load_default=_defaults_of(FallbackSchema))
     payload_ref_ttl_s = fields.Integer(load_default=7 * 86400, validate=validate.Range(min=60))
-
-
-class MatchSchema(_Strict):
-    source = fields.List(fields.String(validate=validate.OneOf(SOURCE_NAMES)), load_default=None)
-    kind = fields.List(fields.String(), load_default=None)
-    metric_type = fields.List(fields.String(), load_default=None)
-    severity = fields.List(fields.String(validate=validate.OneOf(SEVERITIES)), load_default=None)
-    status = fields.List(fields.String(validate=validate.OneOf(["firing", "resolved"])), load_default=None)
-    business_impact = fields.List(fields.String(), load_default=None)
-    error_code_regex = fields.String(load_default=None)
-
-
-class RouteTargetSchema(_Strict):
-    target = fields.String(required=True)
-    priority = fields.String(load_default="default", validate=validate.OneOf(PRIORITIES))
-    queue = fields.String(load_default=None)  # Genesys queue name (targets.yaml genesys.queues)
-    skills = fields.List(fields.String(), load_default=list)  # Genesys skill names (genesys.skills)
 
 
 class RuleSchema(_Strict):
@@ -331,6 +316,7 @@ def _cross_check(cfg: Config) -> list[str]:
                 problems.append(f"{where}.queue: unknown queue {target['queue']!r} (not in genesys.queues)")
             problems += [f"{where}.skills: unknown skill {s!r} (not in targets.yaml genesys.skills)"
                          for s in target["skills"] if s not in skills]
+    problems += route_target_problems(cfg.rules, cfg.targets, queues)
     for name, target in cfg.targets.items():
         if target.get("rate_limit") and target["rate_limit"] not in cfg.vendors["rate_limits"]:
             problems.append(f"targets.yaml: targets.{name}.rate_limit: unknown rate limit {target['rate_limit']!r} "

@@ -60,7 +60,8 @@ DESCRIPTIONS: dict[str, str] = {
     # targets.yaml
     "targets": "Downstream targets by name; routing rules name them.",
     "targets.<name>.kind": "`pagerduty` (Events v2), `genesys_workitem` (a work item), `call` (a proactive phone "
-                           "call), `orchestrator_resolution` (a resolution callback to the ZTP orchestrator).",
+                           "call), `orchestrator_resolution` (a resolution callback to the ZTP orchestrator), "
+                           "`chat` (a message to the Slack-style webhook `SWITCHBOARD_SLACK_WEBHOOK_URL`).",
     "targets.<name>.timeout": "HTTP timeouts of this target's vendor calls.",
     "targets.<name>.timeout.connect_s": "Connect timeout in seconds.",
     "targets.<name>.timeout.read_s": "Read timeout in seconds.",
@@ -102,6 +103,8 @@ DESCRIPTIONS: dict[str, str] = {
     "genesys.skills": "Skill name -> Genesys skill id.",
     "genesys.custom_attribute_limit": "Longest value of a Genesys custom attribute; when one is longer, the full "
                                       "alert travels by `payload_ref`, never truncated.",
+    "genesys.occupancy_cache_s": "How long a queue's occupancy (for a route's `overflow`) is cached in Redis and "
+                                 "shared by every worker: one queue observation query per queue per period.",
     "crm": "The customer lookup (phone, time zone, DND) before a call.",
     "crm.timeout": "HTTP timeouts of CRM lookups (a block written without a key gets the general defaults "
                    "below, not these).",
@@ -125,7 +128,11 @@ DESCRIPTIONS: dict[str, str] = {
     "rules[].match.severity": "Alert severities.",
     "rules[].match.status": "Alert statuses.",
     "rules[].match.business_impact": "Business units (from `mappings.yaml`), or `unmapped` for an unknown entity.",
-    "rules[].match.error_code_regex": "Python regular expression searched in the alert's `attributes.error_code`.",
+    "rules[].match.state": "The source's reported state (ZTP `provisioning_status`, trunk status), as text.",
+    "rules[].match.attributes": "Attribute name -> value; holds when every named attribute of the alert equals "
+                                "its value (`{requires_callback: true}`; `true` does not equal `1`).",
+    "rules[].match.error_code_regex": "Python regular expression searched in the alert's `attributes.error_code`; "
+                                      "compiled at load (a bad one is a config error).",
     "rules[].targets": "Where a matching alert goes: one dispatch per entry.",
     "rules[].targets[].target": "Target name (a key of `targets` in `targets.yaml`).",
     "rules[].targets[].priority": "Dispatch queue (`dispatch.<priority>`); a `critical` route's dead letter also "
@@ -133,6 +140,19 @@ DESCRIPTIONS: dict[str, str] = {
     "rules[].targets[].queue": "Genesys queue name (a key of `genesys.queues`) instead of the target's "
                                "`default_queue`.",
     "rules[].targets[].skills": "Genesys skill names (keys of `genesys.skills`) the work item requires.",
+    "rules[].targets[].workitem_priority": "Work item priority (Genesys: higher is routed first) instead of the "
+                                           "target's `workitem.priority` for the alert's severity.",
+    "rules[].targets[].priority_delta": "Added to the work item's priority.",
+    "rules[].targets[].escalation_minutes": "Escalate after this long: PagerDuty `custom_details."
+                                            "escalation_minutes` (the service's escalation policy acts), work item "
+                                            "`dateDue` = now + this (instead of `due_minutes`), chat text.",
+    "rules[].targets[].overflow": "Work items only: when the queue's occupancy, (oInteracting + oWaiting) / "
+                                  "oOnQueueUsers from Genesys queue observations, is above the threshold, the work "
+                                  "item goes to this queue instead; unreadable statistics keep the primary (counted "
+                                  "in `count:occupancy_unknown:<queue>`).",
+    "rules[].targets[].overflow.queue": "Overflow queue name (a key of `genesys.queues`).",
+    "rules[].targets[].overflow.when_occupancy_above": "Occupancy threshold (0.85: 85%).",
+    "rules[].targets[].overflow.priority_delta": "Added to the work item's priority when it overflows.",
     # mappings.yaml
     "entities": "Entity id -> business unit; an entity not listed is `unmapped` and pages with the default key.",
     "entities.<name>.business_unit": "Business unit (a key of `business_units`).",
@@ -239,7 +259,10 @@ LOAD_CHECKS = {
                      "keys of `genesys.queues`."],
     "routing.yaml": ["every `rules[].targets[].target` is a target in `targets.yaml`.",
                      "every `rules[].targets[].queue` is a key of `genesys.queues` and every skill a key of "
-                     "`genesys.skills` (`targets.yaml`)."],
+                     "`genesys.skills` (`targets.yaml`).",
+                     "`workitem_priority`, `priority_delta` and `overflow` only on `genesys_workitem` targets; "
+                     "`escalation_minutes` only on `pagerduty`, `genesys_workitem` and `chat` targets; "
+                     "`overflow.queue` is a key of `genesys.queues` other than the primary queue."],
 }
 
 # Environment: process settings (``load_settings``), by variable -> (Settings attribute, meaning).

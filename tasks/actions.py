@@ -15,11 +15,14 @@ from typing import Any
 
 from clients.http import VendorError
 from switchboard.dialing import plan_call
+from switchboard.overflow import choose_queue, workitem_priority
+from switchboard.payloads.chat import chat_text
 from switchboard.payloads.cxone import dial_body
 from switchboard.payloads.genesys import callback_body, due_after, external_tag, workitem_body
 from switchboard.payloads.orchestrator import resolution_body
 from switchboard.payloads.pagerduty import pagerduty_event
 from tasks.customers import lookup_customer
+from tasks.occupancy import queue_occupancy, record
 from tasks.runtime import Runtime
 
 
@@ -37,7 +40,7 @@ def vendor_of(target_cfg: dict[str, Any]) -> str:
     kind = target_cfg["kind"]
     if kind == "call":
         return "cxone" if target_cfg["call"]["via"] == "cxone_dial" else "genesys"
-    return {"genesys_workitem": "genesys", "orchestrator_resolution": "orchestrator"}.get(kind, kind)
+    return {"genesys_workitem": "genesys", "orchestrator_resolution": "orchestrator", "chat": "slack"}.get(kind, kind)
 
 
 def prepare(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, now: datetime | None = None) -> Prepared:
@@ -46,11 +49,17 @@ def prepare(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, now: date
     cfg = rt.config.targets[target]
     kind = cfg["kind"]
     if kind == "pagerduty":
-        return _pagerduty(alert, target, rt)
+        return _pagerduty(alert, target, rt, route.get("escalation_minutes"))
     if kind == "genesys_workitem":
-        queue = route.get("queue") or cfg["workitem"]["default_queue"]
-        return _workitem(alert, target, rt, queue=queue, skills=route.get("skills") or [],
-                         due=due_after(now, cfg["workitem"]["due_minutes"].get(alert["severity"])))
+        return _routed_workitem(alert, route, rt, now)
+    if kind == "chat":
+        text = chat_text(alert, route.get("rule"), route.get("escalation_minutes"))
+        slack = rt.vendors.chat(target)
+
+        def post() -> dict[str, Any]:
+            slack.post(text)
+            return {"status": "posted"}  # an incoming webhook answers a bare "ok"
+        return Prepared({"text": text}, post, action="chat")
     if kind == "call":
         return _call(alert, target, rt, now)
     if kind == "orchestrator_resolution":
@@ -63,12 +72,12 @@ def prepare(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, now: date
     raise VendorError(f"unknown target kind {kind!r}", retryable=False)
 
 
-def _pagerduty(alert: dict[str, Any], target: str, rt: Runtime) -> Prepared:
+def _pagerduty(alert: dict[str, Any], target: str, rt: Runtime, escalation_minutes: int | None) -> Prepared:
     env_name = alert.get("routing_key_env") or rt.config.mappings["default_routing_key_env"]
     routing_key = rt.settings.secret(env_name)
     if not routing_key:
         raise VendorError(f"PagerDuty routing key: environment variable {env_name} is not set", retryable=False)
-    body = pagerduty_event(alert, routing_key)
+    body = pagerduty_event(alert, routing_key, escalation_minutes)
     client = rt.vendors.pagerduty(target)
     return Prepared(body, lambda: client.enqueue(body), action=body["event_action"])
 
@@ -78,13 +87,35 @@ def _ids(rt: Runtime, table: str, names: list[str]) -> list[str]:
     return [known[n] for n in names]
 
 
+def _routed_workitem(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, now: datetime) -> Prepared:
+    """The route's work item: its queue (or the overflow queue when the primary is too busy), priority and
+    due date (``escalation_minutes`` when the route sets it, else the target's ``due_minutes`` by severity)."""
+    target = route["target"]
+    wi = rt.config.targets[target]["workitem"]
+    primary = route.get("queue") or wi["default_queue"]
+    overflow = route.get("overflow")
+    choice = choose_queue(primary, overflow, queue_occupancy(rt, target, primary) if overflow else None)
+    if overflow:
+        record(rt, choice, primary)
+    base = route.get("workitem_priority")
+    if base is None:
+        base = wi["priority"].get(alert["severity"])
+    minutes = route.get("escalation_minutes") or wi["due_minutes"].get(alert["severity"])
+    return _workitem(alert, target, rt, queue=choice.queue, skills=route.get("skills") or [],
+                     due=due_after(now, minutes),
+                     priority=workitem_priority(base, route.get("priority_delta", 0), choice.priority_delta),
+                     action=f"workitem ({choice.note})" if choice.note else "workitem")
+
+
 def _workitem(alert: dict[str, Any], target: str, rt: Runtime, *, queue: str, skills: list[str],
               due: datetime | None, description: str | None = None, action: str = "workitem",
-              as_severity: str | None = None) -> Prepared:
+              as_severity: str | None = None, priority: int | None = None) -> Prepared:
     wi = rt.config.targets[target]["workitem"]
+    if priority is None:
+        priority = wi["priority"].get(as_severity or alert["severity"])
     body, overflow = workitem_body(
         alert, target=target, type_id=wi["type_id"], queue_id=_ids(rt, "queues", [queue])[0],
-        skill_ids=_ids(rt, "skills", skills), priority=wi["priority"].get(as_severity or alert["severity"]),
+        skill_ids=_ids(rt, "skills", skills), priority=priority,
         date_due=due,
         limit=rt.config.vendors["genesys"]["custom_attribute_limit"], description=description)
     client = rt.vendors.genesys(target)

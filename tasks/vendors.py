@@ -98,6 +98,10 @@ class Vendors:
         return CRMClient(self._url("crm"), self._need("SWITCHBOARD_CRM_TOKEN"), connect_s=t["connect_s"],
                          read_s=t["read_s"])
 
+    def chat(self, target: str) -> SlackWebhook:
+        """The chat target's webhook (NotConfigured without ``SWITCHBOARD_SLACK_WEBHOOK_URL``)."""
+        return SlackWebhook(self._url("slack"), **self._timeouts(target))
+
     def slack(self) -> SlackWebhook | None:
         url = self.settings.vendor_url("slack")
         return SlackWebhook(url) if url else None
