@@ -25,6 +25,7 @@ from switchboard.config_base import (  # noqa: F401 - re-exported: the loader's 
     _Strict,
 )
 from switchboard.config_routing import MatchSchema, RouteTargetSchema, route_target_problems
+from switchboard.config_mapping import GenericMappingSchema, mapping_problems
 from switchboard.config_windows import WindowsFileSchema
 
 
@@ -60,6 +61,7 @@ class SourceSchema(_Strict):
     idempotency = fields.Nested(IdempotencySchema, load_default=_defaults_of(IdempotencySchema))
     platform = fields.String(required=True)
     severity = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+    mapping = fields.Nested(GenericMappingSchema, load_default=None)  # the generic source's fields (paths)
 
     @validates_schema
     def _severities(self, data: dict[str, Any], **_: Any) -> None:
@@ -77,6 +79,12 @@ class SourceSchema(_Strict):
 class SourcesFileSchema(_Strict):
     sources = fields.Dict(keys=fields.String(validate=validate.OneOf(SOURCE_NAMES)),
                           values=fields.Nested(SourceSchema), required=True)
+
+    @validates_schema
+    def _mapping_only_for_generic(self, data: dict[str, Any], **_: Any) -> None:
+        bad = mapping_problems(data.get("sources") or {})
+        if bad:
+            raise ValidationError(bad)
 
 
 class TimeoutSchema(_Strict):

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema
 
-SOURCE_NAMES = ("genesys", "cxone", "ztp", "iot")
+SOURCE_NAMES = ("genesys", "cxone", "ztp", "iot", "generic")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 PRIORITIES = ("critical", "default", "bulk")
 

@@ -50,13 +50,38 @@ DESCRIPTIONS: dict[str, str] = {
     "sources.<name>.idempotency.window_s": "How long a seen `webhook-id`, request id or body hash is a duplicate.",
     "sources.<name>.idempotency.payload_keys": "Further keys from payload fields: an event repeating the values of "
                                                "one seen within the window is a duplicate even under a new id.",
-    "sources.<name>.idempotency.payload_keys[].fields": "Top-level payload fields whose values together form the "
-                                                        "key (no key when any of them is missing).",
+    "sources.<name>.idempotency.payload_keys[].fields": "Payload fields (dotted paths into nested objects, e.g. "
+                                                        "`alert.id`) whose values together form the key (no key "
+                                                        "when any of them is missing).",
     "sources.<name>.idempotency.payload_keys[].window_s": "How long this key marks a duplicate.",
     "sources.<name>.platform": "Platform label carried on every alert and hashed into its `alert_key` (with "
                                "metric_type and entity_id).",
     "sources.<name>.severity": "Severity per metric_type: a severity, or a map from the reported state to a "
                                "severity; `default` entries are the fallbacks (else `medium`).",
+    "sources.<name>.mapping": "The `generic` source only (required there): where each canonical field is in the "
+                              "posted JSON, as a dotted path of object keys (`alert.labels.host`). The receiver "
+                              "answers 422, keyed by path, when a required path is missing or a mapped value has "
+                              "the wrong type.",
+    "sources.<name>.mapping.entity_id": "Path of the entity id: a string (1..256) or an integer (used as its "
+                                        "decimal text). Hashed into `alert_key`.",
+    "sources.<name>.mapping.metric_type": "Path of the metric type: a string (1..128). Hashed into `alert_key`; "
+                                          "keys the severity table.",
+    "sources.<name>.mapping.timestamp": "Path of the event time: ISO 8601 with an explicit offset (naive: 422); "
+                                        "converted to UTC.",
+    "sources.<name>.mapping.entity_name": "Path of a display name (string or null); absent: the entity id.",
+    "sources.<name>.mapping.current_value": "Path of the reading: a number, a string or null.",
+    "sources.<name>.mapping.threshold_value": "Path of the threshold: a number, a string or null.",
+    "sources.<name>.mapping.breach_direction": "Path of `above`, `below` or null.",
+    "sources.<name>.mapping.status": "How the alert's status reads; absent: every event is `firing`.",
+    "sources.<name>.mapping.status.path": "Path of the sender's status (a string, number or boolean).",
+    "sources.<name>.mapping.status.values": "The sender's status value as text (JSON true and 1 read as `true` "
+                                            "and `1`) -> `firing` or `resolved`.",
+    "sources.<name>.mapping.status.default": "Status when the value is absent, null or not in `values`.",
+    "sources.<name>.mapping.state": "Path of the state looked up in the `severity` table (a string, number or "
+                                    "boolean, as text).",
+    "sources.<name>.mapping.kind": "The alerts' kind (a constant: routing rules match on it).",
+    "sources.<name>.mapping.attributes": "Attribute name -> path; each becomes `attributes.<name>` of the alert "
+                                         "(any JSON value; null when absent).",
     # targets.yaml
     "targets": "Downstream targets by name; routing rules name them.",
     "targets.<name>.kind": "`pagerduty` (Events v2), `genesys_workitem` (a work item), `call` (a proactive phone "
@@ -240,6 +265,10 @@ DESCRIPTIONS: dict[str, str] = {
 # What each schema-level check (``@validates_schema``) enforces, by schema class and method.
 SCHEMA_CHECKS = {
     ("SourceSchema", "_severities"): "every severity in `severity` (or in its per-state maps) is a known one.",
+    ("SourcesFileSchema", "_mapping_only_for_generic"): "the `generic` source has a `mapping`; no other source has "
+                                                        "one (their fields are known).",
+    ("GenericMappingSchema", "_typed_paths_are_leaves"): "no path read as a value (every field but `attributes`) "
+                                                         "is a prefix of another mapped path.",
     ("StateRuleSchema", "_ordered"): "a state's `end` is later than its `start` when both are given.",
     ("CallSchema", "_template_names"): "`dial_body` uses only the known placeholders.",
     ("CallSchema", "_via_needs"): "`via: genesys_callback` needs `queue`; `via: cxone_dial` needs `cxone_skill`.",

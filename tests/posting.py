@@ -17,7 +17,7 @@ from tests.helpers import ROOT, SECRETS
 
 SAMPLES = ROOT / "samples"
 SECRET_ENV = {"genesys": "SWITCHBOARD_SECRET_GENESYS", "cxone": "SWITCHBOARD_SECRET_CXONE",
-              "ztp": "SWITCHBOARD_SECRET_ZTP", "iot": "SWITCHBOARD_SECRET_IOT"}
+              "ztp": "SWITCHBOARD_SECRET_ZTP", "iot": "SWITCHBOARD_SECRET_IOT", "generic": "SWITCHBOARD_SECRET_GENERIC"}
 
 
 def sample(name: str, **changes: Any) -> dict[str, Any]:

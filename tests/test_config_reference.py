@@ -69,7 +69,9 @@ def test_spot_checks(text: str) -> None:
     sources, targets, windows = (_section(text, f"`{n}`") for n in ("sources.yaml", "targets.yaml", "windows.yaml"))
     encoding = _row(sources, "sources.<name>.signature.encoding")
     assert "one of `hex`, `base64`" in encoding and "default `hex`" in encoding and "| string |" in encoding
-    assert "keys: one of `genesys`, `cxone`, `ztp`, `iot`" in _row(sources, "sources")
+    assert "keys: one of `genesys`, `cxone`, `ztp`, `iot`, `generic`" in _row(sources, "sources")
+    assert "must be a dotted path" in _row(sources, "sources.<name>.mapping.entity_id")
+    assert "default `health`" in _row(sources, "sources.<name>.mapping.kind")
     assert "| **required** |" in _row(sources, "sources.<name>.signature.scheme")
     assert "64..10485760" in _row(sources, "sources.<name>.max_body_bytes")
     assert "at least 1 item |" in _row(sources, "sources.<name>.idempotency.payload_keys[].fields")

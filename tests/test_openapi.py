@@ -36,9 +36,11 @@ pytestmark = pytest.mark.parametrize("broker_kind", ["redis"], indirect=True)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 MAX_EXAMPLES = 25
-SOURCES = ("genesys", "cxone", "ztp", "iot")
+SOURCES = ("genesys", "cxone", "ztp", "iot", "generic")
 WEBHOOK_CODES = {"200", "202", "400", "401", "404", "413", "415", "422", "429", "503"}
-BODY_SCHEMAS = {"genesys": "GenesysPayload", "cxone": "CXonePayload", "ztp": "ZTPPayload", "iot": "IoTPayload"}
+BODY_SCHEMAS = {"genesys": "GenesysPayload", "cxone": "CXonePayload", "ztp": "ZTPPayload", "iot": "IoTPayload",
+                "generic": "GenericPayload"}
+HMAC_HEADERS = {"genesys": "X-Genesys-Signature", "cxone": "X-CXone-Signature", "generic": "X-Signature-256"}
 
 
 def _config() -> schemathesis.Config:
@@ -90,13 +92,18 @@ def test_each_source_documents_every_answer_and_its_signature(spec: dict[str, An
         if source in ("ztp", "iot"):
             assert header == "webhook-signature" and {"webhook-id", "webhook-timestamp"} <= params
         else:
-            assert header == {"genesys": "X-Genesys-Signature", "cxone": "X-CXone-Signature"}[source]
+            assert header == HMAC_HEADERS[source]
             assert "X-Request-Id" in params
     genesys = spec["components"]["schemas"]["GenesysPayload"]
     assert set(genesys["discriminator"]["mapping"]) == {"telephony.trunk.status.changed", "routing.queue.event",
                                                         "taskmanagement.workitem.resolved"}
     assert len(spec["components"]["schemas"]["CXonePayload"]["oneOf"]) == 2
     assert spec["components"]["schemas"]["SchemaErrors"]["required"] == ["error", "fields"]
+    # the generic body follows config/sources.yaml's mapping: the objects along its required paths are required
+    generic = spec["components"]["schemas"]["GenericPayload"]
+    assert generic["required"] == ["alert"] and set(generic["properties"]["alert"]["required"]) == {
+        "labels", "metric", "startsAt"}
+    assert "sha256=" in schemes["genericSignature"]["description"]
 
 
 def test_samples_match_the_documented_request_bodies(spec: dict[str, Any]) -> None:
@@ -112,6 +119,9 @@ def test_samples_match_the_documented_request_bodies(spec: dict[str, Any]) -> No
             assert not errors, (path.name, [e.message for e in errors])
             checked += 1
     assert checked >= 8
+    example = json.loads((ROOT / "config" / "examples" / "generic-alert.json").read_text())
+    assert not list(validator("generic").iter_errors(example))
+    assert not validator("generic").is_valid({"alert": {"labels": {"host": "db-1"}, "metric": "cpu"}})
     bad = {"eventType": "telephony.trunk.status.changed", "event": {"trunkId": "", "status": "SIDEWAYS"}}
     assert not validator("genesys").is_valid(bad)
     assert not validator("genesys").is_valid({"eventType": "no.such.event", "event": {}})

@@ -19,6 +19,7 @@ from flask.blueprints import BlueprintSetupState
 from marshmallow import Schema, fields, validate
 
 from switchboard.config import Config
+from switchboard.generic_mapping import json_schema
 from webhook_app.schemas import SCHEMAS, _Envelope
 
 openapi_bp = Blueprint("openapi", __name__)
@@ -146,6 +147,17 @@ def _register_payload(spec: APISpec, source: str, cls: type[Schema]) -> str:
     return name
 
 
+def _register_generic(spec: APISpec, source_cfg: dict[str, Any]) -> str:
+    """The generic source's body: the objects and typed values its config's mapping reads."""
+    name = "GenericPayload"
+    spec.components.schema(name, {
+        "description": "Any JSON object holding the paths config/sources.yaml's mapping names; entity_id, "
+                       "metric_type and timestamp are required.",
+        **json_schema(source_cfg["mapping"]),
+    })
+    return name
+
+
 def _signature(spec: APISpec, source: str, source_cfg: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
     """The source's security scheme name, a description, and its further header parameters."""
     sig = source_cfg["signature"]
@@ -201,9 +213,12 @@ def build_spec(config: Config) -> dict[str, Any]:
         spec.components.schema(name, schema=cls)
     for source, source_cfg in config.sources.items():
         cls = SCHEMAS.get(source)
-        if cls is None:
+        if source == "generic":
+            body = _register_generic(spec, source_cfg)
+        elif cls is None:
             continue
-        body = _register_payload(spec, source, cls)
+        else:
+            body = _register_payload(spec, source, cls)
         scheme, signature, params = _signature(spec, source, source_cfg)
         spec.path(path=f"/webhooks/{source}", operations={"post": {
             "operationId": f"receive_{source}",

@@ -101,7 +101,7 @@ def _receive(state: ReceiverState, source: str) -> Response:
         raise Rejection(503, {"error": "ingest backlog over its bound, retry later"},
                         {"Retry-After": str(state.config.service["retry_after_s"])})
     payload = parse_json(body)
-    errors = validate_payload(source, payload)
+    errors = validate_payload(source, payload, source_cfg)
     if errors:
         raise Rejection(422, {"error": "payload does not match the schema", "fields": errors})
     return _accept(state, source, source_cfg, body, headers, payload, webhook_id, now)

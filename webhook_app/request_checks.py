@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard.generic_mapping import MISSING, lookup
 from switchboard.idempotency import IdempotencyKey
 from switchboard.signatures import SignatureError, verify_hmac_header, verify_standard_webhooks
 from switchboard.store import Keys
@@ -85,8 +86,8 @@ def idempotency_keys(source: str, source_cfg: dict[str, Any], keys: Keys, body: 
             out.append(IdempotencyKey(keys.idem(source, "body", digest), window))
     for spec in idem["payload_keys"]:
         names = spec["fields_"]
-        values = [payload.get(name) for name in names]
-        if any(v is None for v in values):
+        values = [lookup(payload, name) for name in names]  # a name may be a dotted path (alert.id)
+        if any(v is None or v is MISSING for v in values):
             continue
         material = "|".join(str(v) for v in values)
         out.append(IdempotencyKey(keys.idem(source, "+".join(names), _bounded(material)), spec["window_s"]))

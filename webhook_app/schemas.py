@@ -1,7 +1,9 @@
 """Marshmallow schemas of the payloads each source posts (validated at the receiver, answered 422).
 
 Unknown fields are tolerated (vendors add fields without notice) but every documented field is
-checked for presence, type and range; timestamps must carry an explicit offset (naive ones are rejected).
+checked for presence, type and range; timestamps must carry an explicit offset (naive ones are rejected)
+and name an instant that exists in UTC. The ``generic`` source has no schema class: its payload is checked
+against the ``mapping`` of its config (``switchboard.generic_mapping``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from switchboard.generic_mapping import UtcDateTime, payload_errors
 
 
 class _Lenient(Schema):
@@ -24,7 +28,7 @@ class GenesysTrunkEvent(_Lenient):
     trunkId = fields.String(**_ID)
     status = fields.String(required=True, validate=validate.OneOf(["UP", "DOWN", "DEGRADED"]))
     siteId = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
-    timestamp = fields.AwareDateTime(required=True)
+    timestamp = UtcDateTime(required=True)
 
 
 class GenesysQueueEvent(_Lenient):
@@ -34,7 +38,7 @@ class GenesysQueueEvent(_Lenient):
     value = fields.Float(required=True, allow_nan=False)
     threshold = fields.Float(required=True, allow_nan=False)
     direction = fields.String(required=True, validate=validate.OneOf(["above", "below"]))
-    timestamp = fields.AwareDateTime(required=True)
+    timestamp = UtcDateTime(required=True)
 
 
 class WorkitemResolution(_Lenient):
@@ -56,7 +60,7 @@ class GenesysWorkitemResolved(_Lenient):
     customFields = fields.Nested(ZtpWorkitemFields, required=True)
     resolution = fields.Nested(WorkitemResolution, required=True)
     assigneeId = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
-    dateClosed = fields.AwareDateTime(required=True)
+    dateClosed = UtcDateTime(required=True)
 
 
 class CXoneTrunkData(_Lenient):
@@ -65,7 +69,7 @@ class CXoneTrunkData(_Lenient):
     qualityScore = fields.Float(load_default=None, allow_none=True, allow_nan=False,
                                 validate=validate.Range(min=0, max=1))
     droppedCalls = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    occurredAt = fields.AwareDateTime(required=True)
+    occurredAt = UtcDateTime(required=True)
 
 
 class CXoneQueueData(_Lenient):
@@ -75,7 +79,7 @@ class CXoneQueueData(_Lenient):
     value = fields.Float(required=True, allow_nan=False)
     threshold = fields.Float(required=True, allow_nan=False)
     direction = fields.String(required=True, validate=validate.OneOf(["above", "below"]))
-    occurredAt = fields.AwareDateTime(required=True)
+    occurredAt = UtcDateTime(required=True)
 
 
 class _Envelope(_Lenient):
@@ -126,7 +130,7 @@ class ZTPPayload(_Lenient):
     # free text from the orchestrator's validator (logs, certificate chains): travels by payload_ref
     error_detail = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16384))
     site_id = fields.String(**_ID)
-    orchestrator_timestamp = fields.AwareDateTime(required=True)
+    orchestrator_timestamp = UtcDateTime(required=True)
     requires_callback = fields.Boolean(load_default=False, truthy={True}, falsy={False})
 
 
@@ -141,7 +145,7 @@ class IoTPayload(_Lenient):
     sensorId = fields.String(**_ID)
     customerId = fields.String(**_ID)
     alertType = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    timestamp = fields.AwareDateTime(required=True)
+    timestamp = UtcDateTime(required=True)
     telemetryData = fields.Nested(Telemetry, required=True)
 
 
@@ -153,6 +157,13 @@ SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
-def validate_payload(source: str, data: Any) -> dict[str, Any]:
-    """Every field error of ``data`` against the source's schema ({} when valid)."""
+def validate_payload(source: str, data: Any, source_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every field error of ``data`` against the source's schema ({} when valid).
+
+    The generic source's schema is its config's ``mapping`` (errors keyed by dotted path).
+    """
+    if source == "generic":
+        if source_cfg is None:
+            raise ValueError("the generic source is validated against its config's mapping: pass source_cfg")
+        return payload_errors(source_cfg["mapping"], data)
     return SCHEMAS[source]().validate(data)

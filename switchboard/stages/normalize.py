@@ -11,13 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from switchboard.stages import Alert, StageContext
+from switchboard.stages.normalize_generic import generic_fields
 
 
 def alert_key(platform: str, metric_type: str, entity_id: str) -> str:
+    """32 hex digits; the same for the same problem on the same entity, whatever else the event says."""
     return hashlib.sha256(f"{platform}|{metric_type}|{entity_id}".encode()).hexdigest()[:32]
 
 
 def to_utc(value: str) -> str:
+    """ISO 8601 with any offset -> the same instant in UTC, written with ``Z``."""
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no UTC offset")
@@ -25,10 +28,13 @@ def to_utc(value: str) -> str:
 
 
 def severity_for(source_cfg: dict[str, Any], metric_type: str, state: str | None) -> str:
+    """The metric's severity, or its state's; else the metric's default, else the table's, else medium."""
     table = source_cfg.get("severity", {})
     rule = table.get(metric_type, table.get("default", "medium"))
     if isinstance(rule, dict):
-        return rule.get(state, rule.get("default", table.get("default", "medium")))
+        found = rule.get(state, rule.get("default", table.get("default", "medium")))
+        # the table's default may be a state map too (the generic source's labels for every metric)
+        return found.get(state, found.get("default", "medium")) if isinstance(found, dict) else found
     return rule
 
 
@@ -107,7 +113,8 @@ def normalize(envelope: dict[str, Any], ctx: StageContext) -> Alert:
     """Canonical alert from ``{event_id, source, received_at, payload}``."""
     source = envelope["source"]
     source_cfg = ctx.config.sources[source]
-    fields = _MAPPERS[source](envelope["payload"])
+    payload = envelope["payload"]
+    fields = generic_fields(payload, source_cfg["mapping"]) if source == "generic" else _MAPPERS[source](payload)
     state = fields.pop("state")
     platform = source_cfg["platform"]
     return {
