@@ -208,6 +208,7 @@ def status(as_json: bool) -> None:
         report["dead_letters"] = rt.dead_letters.depth()
         report["deferred"] = rt.deferrals.depth()
         report["events"] = rt.ledger.counts()
+        report["config_versions"] = _config_versions(rt)
         report["config_audit"] = _config_audit(rt)
     except Exception as exc:  # noqa: BLE001
         report["state_error"] = f"Redis unreachable: {type(exc).__name__}"
@@ -224,6 +225,7 @@ def status(as_json: bool) -> None:
     click.echo(f"dead letters: {report['dead_letters']}   held (deferred): {report['deferred']}")
     if report["events"]:
         click.echo("events: " + ", ".join(f"{k} {v}" for k, v in report["events"].items()))
+    _echo_config_versions(report.get("config_versions"))
     audit = report.get("config_audit") or {}
     if audit.get("entities"):
         click.echo(f"config audit: {audit['entities']} entities paged with the default key (most recent first):")
@@ -268,6 +270,28 @@ def crm_prefetch(customer_ids: tuple[str, ...], file: Path | None) -> None:
     sys.exit(1 if report.failed else 0)
 
 
+def _config_versions(rt) -> dict:  # noqa: ANN001 - tasks.runtime.Runtime, imported late
+    from switchboard.config_reload import content_version
+    from switchboard.config_watch import read_versions
+
+    return {"files_here": content_version(rt.settings.config_dir),
+            "processes": read_versions(rt.redis, rt.keys.prefix)}
+
+
+def _echo_config_versions(versions: dict | None) -> None:
+    """One line per running config version: which roles run it, and whether it is the files here."""
+    if not versions:
+        return
+    by_version: dict[str, dict[str, int]] = {}
+    for p in versions["processes"]:
+        roles = by_version.setdefault(p["version"], {})
+        roles[p["role"]] = roles.get(p["role"], 0) + 1
+    click.echo(f"config files here: version {versions['files_here']}")
+    for version, roles in sorted(by_version.items()):
+        note = "" if version == versions["files_here"] else "  (differs from the files here)"
+        click.echo(f"  running {version}: " + ", ".join(f"{r} x{n}" for r, n in sorted(roles.items())) + note)
+
+
 @main.group()
 def deferred() -> None:
     """Events held until a time (maintenance windows)."""
@@ -310,15 +334,37 @@ def config_reference(write: bool) -> None:
 
 
 @config.command("check")
+@click.argument("dir_arg", metavar="[DIR]", required=False,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None)
-def config_check(directory: Path | None) -> None:
-    """Validate the YAML under config/ and name every problem."""
-    directory = directory or load_settings().config_dir
+def config_check(dir_arg: Path | None, directory: Path | None) -> None:
+    """Validate the YAML under DIR (default: the configured config/) and name every problem (exit 1)."""
+    from switchboard.config_reload import content_version
+
+    directory = dir_arg or directory or load_settings().config_dir
     try:
         cfg = load_config(directory)
     except ConfigError as exc:
         raise click.ClickException(f"invalid configuration:\n{exc}") from exc
-    click.echo(f"{directory}: ok ({len(cfg.sources)} sources, {len(cfg.targets)} targets, {len(cfg.rules)} rules)")
+    click.echo(f"{directory}: ok ({len(cfg.sources)} sources, {len(cfg.targets)} targets, {len(cfg.rules)} rules; "
+               f"version {content_version(directory)})")
+
+
+@config.command("reload")
+def config_reload() -> None:
+    """Ask every running process on this Redis (all machines) to reload its config files now."""
+    from switchboard.config_watch import request_reload
+    from switchboard.store import redis_client
+
+    settings = load_settings()
+    try:
+        load_config(settings.config_dir)
+    except ConfigError as exc:
+        click.echo(f"warning: {settings.config_dir} is invalid here; processes reading it keep their config and "
+                   f"log:\n{exc}", err=True)
+    generation = request_reload(redis_client(settings.redis_url), settings.key_prefix)
+    click.echo(f"reload requested (generation {generation}); processes look at their files within about a second "
+               "(`switchboard status` shows the version each runs)")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Errors name the file, the key path and the problem, e.g.
 ``config/sources.yaml: sources.genesys.signature.encoding: Must be one of: hex, base64.``
-A config is loaded once per process at start-up; secrets are never read from YAML, only the names of
-the environment variables that hold them.
+A config is loaded at start-up and again when its files change (``switchboard.config_reload``);
+secrets are never read from YAML, only the names of the environment variables that hold them.
 """
 
 from __future__ import annotations
@@ -248,6 +248,7 @@ class ServiceFileSchema(_Strict):
     depth_check_every_s = fields.Float(load_default=1.0, validate=validate.Range(min=0.05, max=60))
     pipeline_grain = fields.String(load_default="chain", validate=validate.OneOf(["chain", "fused"]))
     retry_after_s = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    config_poll_s = fields.Float(load_default=5.0, validate=validate.Range(min=0, max=3600))  # 0: no polling
     reconcile_every_s = fields.Float(load_default=300.0, validate=validate.Range(min=1))
     reconcile_lookback_s = fields.Integer(load_default=86_400, validate=validate.Range(min=60))
 

@@ -217,6 +217,9 @@ DESCRIPTIONS: dict[str, str] = {
     "ledger_ttl_s": "How long an event's ledger (what `switchboard trace` shows) and dispatch state are kept.",
     "pipeline_grain": "`chain`: one Celery task per stage; `fused`: one `switchboard.ingest` task runs every stage.",
     "retry_after_s": "`Retry-After` sent with a 503 when the broker or Redis is down.",
+    "config_poll_s": "How often each running process looks for changed config files (inode, mtime and size of "
+                     "each file) and reloads them (0: only on SIGHUP or `switchboard config reload`). An invalid "
+                     "change is logged with every problem and the running config is kept.",
     "reconcile_every_s": "How often beat's `switchboard.reconcile` compares local incident state with PagerDuty's "
                          "(REST API) and corrects drift: acknowledged/resolved by a human there, a lost resolve or "
                          "trigger re-sent through the normal dispatch path.",

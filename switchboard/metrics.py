@@ -35,6 +35,8 @@ RATE_LIMIT_WAITS = Histogram("switchboard_rate_limit_wait_seconds",
 OAUTH_REFRESH_FAILURES = Counter("switchboard_oauth_refresh_failures",
                                  "OAuth token requests that failed (credential = rejected credentials)",
                                  ["vendor", "kind"])
+CONFIG_RELOADS = Counter("switchboard_config_reloads",
+                         "Configuration reloads (invalid: rejected, the running config was kept)", ["result"])
 CRM_CACHE = Counter("switchboard_crm_cache", "Customer lookups by caller (enrich, dispatch) and cache result "
                     "(miss: the CRM was asked)", ["caller", "result"])
 CONFIG_AUDIT = Counter("switchboard_config_audit", "Enrichment config problems seen (unmapped_entity, "

@@ -105,3 +105,4 @@ app = make_celery(load_settings())
 app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping",
                     "tasks.reconcile",
                     "tasks.worker_metrics")  # the last one serves a pool's /metrics
+app.conf.imports += ("tasks.config_signals",)  # live config reload: SIGHUP, polling, `switchboard config reload`

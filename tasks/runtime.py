@@ -1,14 +1,18 @@
-"""Per-process worker context: settings, validated config, Redis, ledger, clients (built once, lazily)."""
+"""Per-process worker context: settings, validated config, Redis, ledger, clients (built lazily).
+
+``runtime()`` follows the process's current config (``switchboard.config_watch``): when a reload swaps
+it, the pieces built from config values are built again; the Redis client and its pool are kept."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 
 import redis
 
-from switchboard.config import Config, load_config
+from switchboard.config import Config
+from switchboard.config_watch import process_watcher
 from switchboard.dead_letters import DeadLetters
 from switchboard.deferrals import Deferrals
 from switchboard.ledger import Ledger
@@ -40,10 +44,21 @@ class Runtime:
         return StageContext(config=self.config, env=self.settings.env, now=time.time())
 
 
-@cache
+_current: Runtime | None = None
+
+
 def runtime() -> Runtime:
+    """This process's Runtime for its current config (a task that keeps its ``rt`` keeps one config)."""
+    global _current
+    config = process_watcher().current()
+    rt = _current
+    if rt is None or rt.config is not config:
+        rt = _current = _build(config)
+    return rt
+
+
+def _build(config: Config) -> Runtime:
     settings = load_settings()
-    config = load_config(settings.config_dir)
     client = redis_client(settings.redis_url)
     keys = Keys(settings.key_prefix)
     return Runtime(settings=settings, config=config, redis=client, keys=keys,

@@ -1,11 +1,20 @@
-"""Flask application factory: wires settings, config, Redis and the Celery publisher into the routes."""
+"""Flask application factory: wires settings, config, Redis and the Celery publisher into the routes.
+
+Without an explicit config the app follows its config directory (``switchboard.config_watch``): before
+each request, if the config was reloaded, the state's config-dependent pieces are rebuilt. Under gunicorn
+``webhook_app.wsgi`` also starts the watcher's ticker, so an idle worker reloads and reports too.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from celery import Celery
 from flask import Flask
 
 from switchboard.broker import queue_depths
-from switchboard.config import Config, load_config
+from switchboard.config import Config
+from switchboard.config_watch import Watcher
 from switchboard.idempotency import IdempotencyStore
 from switchboard.ingress_limit import DepthGuard
 from switchboard.ledger import Ledger
@@ -14,15 +23,19 @@ from switchboard.settings import Settings, load_settings
 from switchboard.store import Keys, redis_client
 from tasks.app import INGEST_QUEUE, make_celery
 from webhook_app.health import health_bp
-from webhook_app.openapi import openapi_bp
+from webhook_app.openapi import EXTENSION as OPENAPI
+from webhook_app.openapi import build_spec, openapi_bp
 from webhook_app.payloads import payloads_bp
 from webhook_app.receiver import ReceiverState, receiver_bp
 
 
 def create_app(settings: Settings | None = None, config: Config | None = None) -> Flask:
     settings = settings or load_settings()
-    config = config or load_config(settings.config_dir)
     client = redis_client(settings.redis_url)
+    watch = None
+    if config is None:
+        watch = Watcher(settings, client, role="receiver")
+        config = watch.current()
     keys = Keys(settings.key_prefix)
     app = Flask("switchboard")
     celery = make_celery(settings)
@@ -35,11 +48,32 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         ledger=Ledger(client, keys, config.service["ledger_ttl_s"]),
         celery=celery,
         rate_limiter=RateLimiter(client, settings.key_prefix),
-        depth_guard=DepthGuard(lambda: queue_depths(celery, [INGEST_QUEUE])[INGEST_QUEUE],
-                               config.service["ingest_max_depth"], config.service["depth_check_every_s"]),
+        depth_guard=_depth_guard(celery, config),
+        config_watch=watch,
     )
+    app.before_request(lambda: _follow_config(app))
     app.register_blueprint(receiver_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(payloads_bp)
     app.register_blueprint(openapi_bp)
     return app
+
+
+def _depth_guard(celery: Celery, config: Config) -> DepthGuard:
+    return DepthGuard(lambda: queue_depths(celery, [INGEST_QUEUE])[INGEST_QUEUE],
+                      config.service["ingest_max_depth"], config.service["depth_check_every_s"])
+
+
+def _follow_config(app: Flask) -> None:
+    """If the watcher swapped the config, rebuild what was built from config values (Redis, Celery kept).
+    A request reads the state once, so it runs on one config from start to end."""
+    state = app.extensions["switchboard"]
+    if state.config_watch is None:
+        return
+    config = state.config_watch.current()
+    if config is state.config:
+        return
+    app.extensions["switchboard"] = replace(state, config=config,
+                                            ledger=Ledger(state.redis, state.keys, config.service["ledger_ttl_s"]),
+                                            depth_guard=_depth_guard(state.celery, config))
+    app.extensions[OPENAPI] = build_spec(config)

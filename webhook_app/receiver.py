@@ -16,6 +16,7 @@ from celery import Celery
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from switchboard.config import Config
+from switchboard.config_watch import Watcher
 from switchboard.idempotency import IdempotencyStore
 from switchboard.ingress_limit import DepthGuard, check_ingress
 from switchboard.ledger import Ledger
@@ -42,6 +43,9 @@ class ReceiverState:
     celery: Celery
     rate_limiter: RateLimiter
     depth_guard: DepthGuard
+    # Follows config changes: webhook_app.app rebuilds this state (and what it built from config values)
+    # before a request when the watcher swapped the config. None: a config given to create_app, fixed.
+    config_watch: Watcher | None = None
 
 
 def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
