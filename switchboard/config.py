@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from switchboard.config_alerting import AlertingFileSchema
 from switchboard.config_base import (  # noqa: F401 - re-exported: the loader's public names
     CLOCK,
     PRIORITIES,
@@ -24,8 +25,8 @@ from switchboard.config_base import (  # noqa: F401 - re-exported: the loader's 
     _defaults_of,
     _Strict,
 )
-from switchboard.config_routing import MatchSchema, RouteTargetSchema, route_target_problems
 from switchboard.config_mapping import GenericMappingSchema, mapping_problems
+from switchboard.config_routing import MatchSchema, RouteTargetSchema, route_target_problems
 from switchboard.config_windows import WindowsFileSchema
 
 
@@ -206,6 +207,8 @@ class RuleSchema(_Strict):
     name = fields.String(required=True)
     match = fields.Nested(MatchSchema, load_default=_defaults_of(MatchSchema))
     targets = fields.List(fields.Nested(RouteTargetSchema), required=True, validate=validate.Length(min=1))
+    # at most one firing alert per entity acts through this rule per window (e.g. one call per sensor an hour)
+    suppress_for_s = fields.Integer(load_default=0, validate=validate.Range(min=0, max=7 * 86400))
 
 
 class RoutingFileSchema(_Strict):
@@ -232,6 +235,8 @@ class MappingsFileSchema(_Strict):
     business_units = fields.Dict(keys=fields.String(), values=fields.Nested(BusinessUnitSchema), required=True)
     default_routing_key_env = fields.String(required=True)
     audit_notify_every_s = fields.Integer(load_default=86400, validate=validate.Range(min=0))  # 0: never notify
+    # parent entity -> the entities that fail because it failed (trunk -> queues -> analytics)
+    dependencies = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), load_default=dict)
 
     @validates_schema
     def _units_exist(self, data: dict[str, Any], **_: Any) -> None:
@@ -240,6 +245,14 @@ class MappingsFileSchema(_Strict):
                for k, v in data.get("entities", {}).items() if v["business_unit"] not in units}
         if bad:
             raise ValidationError(bad)
+
+    @validates_schema
+    def _acyclic(self, data: dict[str, Any], **_: Any) -> None:
+        from switchboard.grouping import cycles
+
+        looped = cycles(data.get("dependencies") or {})
+        if looped:
+            raise ValidationError({"dependencies": [f"cycle through {', '.join(looped)}"]})
 
 
 class ServiceFileSchema(_Strict):
@@ -260,6 +273,7 @@ FILES: dict[str, type[Schema]] = {
     "mappings.yaml": MappingsFileSchema,
     "service.yaml": ServiceFileSchema,
     "windows.yaml": WindowsFileSchema,
+    "alerting.yaml": AlertingFileSchema,
 }
 
 
@@ -273,6 +287,7 @@ class Config:
     directory: Path
     vendors: dict[str, Any] = field(default_factory=dict)  # targets.yaml's genesys / crm / fallback blocks
     windows: dict[str, Any] = field(default_factory=dict)  # windows.yaml: maintenance, deferral, dialing
+    alerting: dict[str, Any] = field(default_factory=dict)  # alerting.yaml: dedupe, flapping, grouping, storm
 
     def on_uncertain(self, target: str) -> str:
         cfg = self.targets[target]
@@ -298,7 +313,7 @@ def _load_file(directory: Path, name: str, schema: type[Schema]) -> dict[str, An
     path = directory / name
     label = f"{directory.name}/{name}"
     if not path.exists():
-        if name in ("service.yaml", "windows.yaml"):
+        if name in ("service.yaml", "windows.yaml", "alerting.yaml"):
             return schema().load({})
         raise ConfigError(f"{label}: file missing")
     try:
@@ -360,6 +375,7 @@ def load_config(directory: Path) -> Config:
         vendors={k: loaded["targets.yaml"][k] for k in ("genesys", "crm", "fallback", "payload_ref_ttl_s",
                                                         "rate_limits")},
         windows=loaded["windows.yaml"],
+        alerting=loaded["alerting.yaml"],
     )
     problems = _cross_check(cfg)
     if problems:

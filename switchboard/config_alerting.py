@@ -15,6 +15,7 @@ class DedupeSchema(_Strict):
 
 class FlappingSchema(_Strict):
     cooldown_s = fields.Integer(load_default=300, validate=validate.Range(min=0, max=86400))
+    kinds = fields.List(fields.String(), load_default=lambda: ["health"])
 
 
 class GroupingSchema(_Strict):

@@ -23,6 +23,10 @@ FILE_INTROS = {
     "mappings.yaml": "Entity -> business unit -> PagerDuty routing key (from the named environment variable) and "
                      "diagnostic links.",
     "service.yaml": "Service-wide behaviour.",
+    "alerting.yaml": "Alert intelligence: one incident per real problem. The dedupe window merges repeats into the "
+                     "open incident, the flapping cooldown holds state changes and delivers only the latest, "
+                     "grouping and storm control attach a business unit's alerts to one incident. A window of 0 "
+                     "turns that feature off.",
     "windows.yaml": "Time windows: maintenance holds, how held events are released, and the dialing policy for "
                     "outbound calls. Every instant carries an explicit UTC offset (a naive time is a config error).",
 }
@@ -224,7 +228,32 @@ DESCRIPTIONS: dict[str, str] = {
                          "(REST API) and corrects drift: acknowledged/resolved by a human there, a lost resolve or "
                          "trigger re-sent through the normal dispatch path.",
     "reconcile_lookback_s": "Incidents updated within this many seconds are reconciled.",
-    # windows.yaml
+    # alerting.yaml
+    "dedupe": "A sliding window on `alert_key`.",
+    "dedupe.window_s": "The same alert_key with the same status again within this many seconds of the last report "
+                       "(each repeat extends it) updates the open incident and ends `duplicate`.",
+    "flapping": "Flapping and cooldown, per alert_key.",
+    "flapping.cooldown_s": "A state change (firing <-> resolved) within this long of the last delivered one is held "
+                           "(`deferred`); when the cooldown ends only the latest state (by the source's timestamp) "
+                           "is delivered, and only if it differs from the delivered one.",
+    "flapping.kinds": "Alert kinds whose state can flap (ZTP and IoT events are actions, not states).",
+    "grouping": "Grouping of a business unit's alerts into one incident.",
+    "grouping.window_s": "Groupable alerts of one business unit within this long of the group's first alert join "
+                         "its incident (outcome `suppressed`, attached as context).",
+    "grouping.kinds": "Alert kinds that group (work items and calls are per device, so only `health` by default).",
+    "grouping.severities": "Severities that group; critical alerts always page on their own.",
+    "grouping.update_after_s": "The lead incident is updated with the attached entities this long after the first "
+                               "attachment of a batch (one PagerDuty event with the lead's dedup_key).",
+    "storm": "Storm control: a business unit's alert count this hour against its baseline.",
+    "storm.factor": "A storm is this hour's count above factor x baseline; during it the unit's group stays open "
+                    "for as long as alerts keep coming.",
+    "storm.min_baseline_per_hour": "The baseline is the mean of the past hours, never below this.",
+    "storm.history_hours": "How many past hours the baseline averages.",
+    "dependencies": "Dependency graph, parent entity -> the entities that fail because it failed (trunk -> "
+                    "queues -> analytics): while a parent is firing its descendants' alerts are suppressed and "
+                    "attached to its incident.",
+    "rules[].suppress_for_s": "At most one firing alert per entity acts through this rule per window (e.g. one "
+                              "call per sensor an hour), whatever the alert count; 0: no window.",
     # windows.yaml
     "maintenance": "Maintenance windows: alerts in scope are held (outcome `deferred`) and re-evaluated when the "
                    "window closes; resolved meanwhile, they end `suppressed`.",
@@ -278,6 +307,7 @@ SCHEMA_CHECKS = {
     ("TargetSchema", "_kind_needs"): "kind `call` needs `call`; kinds `genesys_workitem` and `call` need "
                                      "`workitem`; `on_uncertain: verify` only for kind `genesys_workitem`.",
     ("MappingsFileSchema", "_units_exist"): "every entity's `business_unit` is a key of `business_units`.",
+    ("MappingsFileSchema", "_acyclic"): "the `dependencies` graph has no cycle.",
     ("ClockWindowSchema", "_ordered"): "`end` is later than `start` (windows do not cross midnight).",
     ("RecurrenceSchema", "_parses"): "`rrule` parses (from `dtstart`) and `timezone` is a known zone.",
     ("ScopeSchema", "_not_empty"): "at least one of `site`, `entity`, `business_unit`, `source` is given (an empty "
@@ -317,8 +347,6 @@ VENDOR_MEANINGS = {
     "slack": "Fallback notifier: Slack-style incoming webhook.",
     "twilio": "Fallback notifier: Twilio SMS API.",
     "pagerduty_api": "PagerDuty REST API v2 (read by the reconciliation beat task).",
-}
-CREDENTIAL_MEANINGS = {
 }
 CREDENTIAL_MEANINGS = {
     "SWITCHBOARD_GENESYS_CLIENT_ID": "Genesys OAuth client id (client credentials grant).",

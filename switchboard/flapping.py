@@ -48,11 +48,10 @@ def decide(record: dict[str, Any], *, event_id: str, status: str, ts: float, now
     if now < cooldown_end:
         if pending and pending != event_id and ts < pending_ts:
             return FlapDecision("suppress", f"flapping: superseded by a later state (event {pending})")
-        if released or pending or status != delivered:
-            # Inside the cooldown every newer event becomes the candidate; earlier candidates lose.
-            return FlapDecision("hold", f"flapping: state change within the {cooldown_s:g} s cooldown",
-                                release_at=cooldown_end, updates={"pending": event_id, "pending_ts": ts})
-        return _deliver(status, delivered, ts, now)  # a repeat of the delivered state, no flap in between
+        # Inside the cooldown every newer event becomes the candidate and earlier candidates lose; even a
+        # repeat of the delivered state waits, since a change processed by another worker may sit between.
+        return FlapDecision("hold", f"flapping: state change within the {cooldown_s:g} s cooldown",
+                            release_at=cooldown_end, updates={"pending": event_id, "pending_ts": ts})
     if released and pending != event_id:
         # Whatever happened since this hold (a later held state, or a delivery after the cooldown) is newer.
         return FlapDecision("suppress", f"flapping: superseded by a later state (event {pending or 'delivered'})")

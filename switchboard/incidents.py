@@ -26,6 +26,25 @@ import redis
 from switchboard.flapping import FlapDecision, decide
 
 STATES = ("detected", "acknowledged", "resolved", "suppressed")
+
+# Lua: read the group's lead and end, extend it in a storm, or start a new group, in one atomic step.
+_GROUP_LEAD = """
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local value = redis.call('GET', KEYS[1])
+if value then
+  local sep = string.find(value, '|', 1, true)
+  local lead, ends = string.sub(value, 1, sep - 1), tonumber(string.sub(value, sep + 1))
+  if ends > now then
+    if ARGV[4] == '1' then
+      redis.call('SET', KEYS[1], lead .. '|' .. (now + window), 'EX', math.ceil(window) + 3600)
+    end
+    if lead == ARGV[1] then return false end
+    return lead
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. (now + window), 'EX', math.ceil(window) + 3600)
+return false
+"""
 _HOUR = 3600
 
 
@@ -34,6 +53,7 @@ class IncidentStore:
         self.r = client
         self.prefix = prefix
         self.ttl_s = ttl_s
+        self._group_lead = client.register_script(_GROUP_LEAD)
 
     def key(self, alert_key: str) -> str:
         return f"{self.prefix}incident:{alert_key}"
@@ -128,18 +148,14 @@ class IncidentStore:
                         "return 0", 1, key, alert_key)
 
     # --- grouping and storms -----------------------------------------------------------------------------
-    def group_lead(self, business_unit: str, alert_key: str, window_s: float, sliding: bool) -> str | None:
-        """The alert_key leading the unit's open group if it is not ``alert_key``; else this one leads."""
-        key = f"{self.prefix}group:{business_unit}"
-        if self.r.set(key, alert_key, nx=True, ex=max(1, int(window_s))):
-            return None
-        lead = self.r.get(key)
-        if lead is None:  # expired between the two calls: lead a new group
-            self.r.set(key, alert_key, ex=max(1, int(window_s)))
-            return None
-        if sliding:
-            self.r.expire(key, max(1, int(window_s)))
-        return None if lead == alert_key else lead
+    def group_lead(self, business_unit: str, alert_key: str, window_s: float, sliding: bool,
+                   now: float | None = None) -> str | None:
+        """The alert_key leading the unit's open group if it is not ``alert_key``; else this one leads.
+        The group's end travels in the value (not a Redis TTL) so it follows the caller's clock."""
+        now = time.time() if now is None else now
+        lead = self._group_lead(keys=[f"{self.prefix}group:{business_unit}"],
+                                args=[alert_key, now, window_s, 1 if sliding else 0])
+        return lead or None
 
     def count_hour(self, business_unit: str, now: float, history_hours: int) -> tuple[int, list[int]]:
         """This hour's alert count for the unit (after counting this one) and the previous hours' counts."""

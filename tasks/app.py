@@ -25,6 +25,7 @@ TASK_ROUTES = {
     "switchboard.housekeeping": {"queue": INGEST_QUEUE},
     "switchboard.release_deferred": {"queue": INGEST_QUEUE},
     "switchboard.reconcile": {"queue": INGEST_QUEUE},
+    "switchboard.incident_updates": {"queue": INGEST_QUEUE},
     # dispatch has no static queue: route picks dispatch.<priority> per target at publish time
     "switchboard.dispatch": {"queue": "dispatch.default"},
     "switchboard.notify": {"queue": "dispatch.critical"},
@@ -92,6 +93,9 @@ def make_celery(settings: Settings) -> Celery:
             # Held events are released within this many seconds of their release time.
             "release-deferred": {"task": "switchboard.release_deferred", "schedule": RELEASE_EVERY_S,
                                  "options": {"expires": RELEASE_EVERY_S * 5}},
+            # Attached entities reach the lead incident within this many seconds of their due time.
+            "incident-updates": {"task": "switchboard.incident_updates", "schedule": RELEASE_EVERY_S,
+                                 "options": {"expires": RELEASE_EVERY_S * 5}},
             # Local incident state vs PagerDuty's; a pass not run before the next is due is dropped.
             "reconcile": {"task": "switchboard.reconcile", "schedule": reconcile_s,
                           "options": {"expires": reconcile_s}},
@@ -104,5 +108,5 @@ def make_celery(settings: Settings) -> Celery:
 app = make_celery(load_settings())
 app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping",
                     "tasks.reconcile",
-                    "tasks.worker_metrics")  # the last one serves a pool's /metrics
+                    "tasks.incident_updates", "tasks.worker_metrics")  # the last one serves a pool's /metrics
 app.conf.imports += ("tasks.config_signals",)  # live config reload: SIGHUP, polling, `switchboard config reload`

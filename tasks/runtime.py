@@ -15,6 +15,7 @@ from switchboard.config import Config
 from switchboard.config_watch import process_watcher
 from switchboard.dead_letters import DeadLetters
 from switchboard.deferrals import Deferrals
+from switchboard.incidents import IncidentStore
 from switchboard.ledger import Ledger
 from switchboard.payload_store import PayloadStore
 from switchboard.rate_limit import RateLimiter
@@ -40,8 +41,12 @@ class Runtime:
     def vendors(self) -> Vendors:
         return Vendors(self.settings, self.config, self.redis)
 
+    @cached_property
+    def incidents(self) -> IncidentStore:
+        return IncidentStore(self.redis, self.settings.key_prefix, self.config.service["ledger_ttl_s"])
+
     def stage_context(self) -> StageContext:
-        return StageContext(config=self.config, env=self.settings.env, now=time.time())
+        return StageContext(config=self.config, env=self.settings.env, now=time.time(), incidents=self.incidents)
 
 
 _current: Runtime | None = None

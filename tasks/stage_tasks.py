@@ -60,7 +60,8 @@ def _run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
         note = {}
         if result.kind == "deferred" and result.release_at is not None:
             # Held, not dropped: the deferral store gives this stage's input back at release time.
-            released = rt.deferrals.hold(event_id, stage=name, data=data, release_at=result.release_at,
+            held = result.hold_data if result.hold_data is not None else data
+            released = rt.deferrals.hold(event_id, stage=name, data=held, release_at=result.release_at,
                                          reason=result.reason)
             note["release_at"] = released
         rt.ledger.stage(event_id, name, started, ms, result=result.kind, reason=result.reason, **note)
@@ -77,6 +78,7 @@ def _run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
 def fan_out(alert: dict[str, Any]) -> None:
     """Publish one dispatch per routed target (a redelivered route re-publishes; dispatch is idempotent)."""
     rt = runtime()
+    rt.incidents.record_delivery(alert)
     targets = [r["target"] for r in alert["routes"]]
     if rt.redis.hsetnx(rt.keys.ledger(alert["event_id"]), "pending", len(targets)):
         rt.ledger.set_fields(alert["event_id"], targets=targets)

@@ -94,7 +94,7 @@ def test_any_flap_in_any_processing_order_delivers_the_latest_state_at_most_once
             held.append((eid, status, ts))
         elif d.action == "deliver":
             delivered.append(status)
-    assert set(delivered) <= {"firing"}  # only repeats of the delivered state (updates) pass inside the cooldown
+    assert delivered == []  # nothing is delivered inside the cooldown
     rng.shuffle(held)
     after = []
     for eid, status, ts in held:
@@ -230,3 +230,33 @@ def test_delivery_drives_the_state_machine(store: IncidentStore) -> None:
     assert "k1" in store.recent(time.time() - 60)
     with pytest.raises(ValueError):
         store.set_state("k1", "bogus", "")
+
+
+# --- the gate stage on a real Redis: storms keep a unit's group open ---------------------------------------
+
+def _health(i: int, unit: str) -> dict:
+    return {"event_id": f"e{i}", "alert_key": f"k{i}", "entity_id": f"queue-{i}", "status": "firing",
+            "kind": "health", "severity": "medium", "business_impact": unit, "source": "cxone",
+            "timestamp": "2026-01-01T00:00:00Z", "attributes": {}}
+
+
+def test_a_storm_keeps_the_business_units_group_open_beyond_its_window(store: IncidentStore) -> None:
+    from dataclasses import replace
+
+    from switchboard.stages import Outcome, StageContext
+    from switchboard.stages.gate import gate
+
+    base = load_config(ROOT / "config")
+    alerting = {**base.alerting, "grouping": {**base.alerting["grouping"], "window_s": 1},
+                "storm": {"factor": 3.0, "min_baseline_per_hour": 2, "history_hours": 24}}
+    config = replace(base, alerting=alerting)
+    start = 3600.0 * 500_000  # a fixed hour: counters are per clock hour
+    # calm: 6 alerts 2 s apart (beyond the 1 s window): each leads its own group, so each pages
+    calm = [gate(_health(i, "calm"), StageContext(config, now=start + 2 * i, incidents=store)) for i in range(6)]
+    assert not [r for r in calm if isinstance(r, Outcome)]
+    # the same spacing once the hour's count passes 3 x 2: the group stays open, later alerts join it
+    storm = [gate(_health(100 + i, "stormy"), StageContext(config, now=start + 2 * i, incidents=store))
+             for i in range(12)]
+    joined = [r for r in storm if isinstance(r, Outcome)]
+    assert len(storm) - len(joined) <= 7 and len(joined) >= 5
+    assert all(r.kind == "suppressed" and r.reason.startswith("storm (") for r in joined)

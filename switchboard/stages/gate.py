@@ -57,6 +57,8 @@ def _dependency(alert: Alert, ctx: StageContext) -> Outcome | None:
 
 
 def _flap(alert: Alert, ctx: StageContext, released: bool) -> Outcome | None:
+    if alert["kind"] not in ctx.config.alerting["flapping"]["kinds"]:
+        return None
     cooldown = ctx.config.alerting["flapping"]["cooldown_s"]
     decision = ctx.incidents.flap(alert, cooldown, ctx.now, released)
     if decision.action == "hold":
@@ -74,7 +76,10 @@ def _group(alert: Alert, ctx: StageContext) -> Outcome | None:
     unit = alert.get("business_impact") or "unmapped"
     this_hour, history = ctx.incidents.count_hour(unit, ctx.now, cfg["storm"]["history_hours"])
     storm = grouping.in_storm(this_hour, history, cfg["storm"])
-    lead = ctx.incidents.group_lead(unit, alert["alert_key"], cfg["grouping"]["window_s"], sliding=storm)
+    window = cfg["grouping"]["window_s"]
+    if storm:  # grouped, not paged, for the rest of the storm's hour (and a window beyond, as it slides)
+        window += 3600 - ctx.now % 3600
+    lead = ctx.incidents.group_lead(unit, alert["alert_key"], window, sliding=storm, now=ctx.now)
     if lead is None:
         return None
     why = f"storm ({this_hour} alerts this hour)" if storm else f"grouping window {cfg['grouping']['window_s']} s"
