@@ -42,6 +42,17 @@ def state_redis(run_id: str) -> Iterator[redis.Redis]:
         client.delete(key)
 
 
+def own_broker(kind: str, redis_db: int, label: str, run_id: str, cleanups: list) -> str:
+    """A broker no other fixture's worker consumes from: its own Redis DB (emptied now and after) or, on
+    RabbitMQ, its own vhost."""
+    if kind == "redis":
+        client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=redis_db)
+        client.flushdb()
+        cleanups.append(client.flushdb)
+        return f"redis://127.0.0.1:{REDIS_PORT}/{redis_db}"
+    return _broker_url("rabbitmq", label, run_id, cleanups)
+
+
 def _broker_url(kind: str, role: str, run_id: str, cleanups: list) -> str:
     if kind == "redis":
         db = REDIS_BROKER_DBS[role]

@@ -24,8 +24,8 @@ from switchboard.sender import post_signed
 from switchboard.stages.normalize import alert_key
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
-from tests.conftest import REDIS_STATE_URL, _broker_url
-from tests.helpers import PD_LIMIT, REDIS_PORT, SECRETS, ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.conftest import REDIS_STATE_URL, own_broker
+from tests.helpers import PD_LIMIT, SECRETS, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import SECRET_ENV, Sandbox, sample, unique_ztp
 
 COOLDOWN_S = 8
@@ -37,13 +37,7 @@ QUEUES = 40
 def stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     cleanups: list = []
-    if broker_kind == "redis":
-        client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=9)
-        client.flushdb()
-        cleanups.append(client.flushdb)
-        broker = f"redis://127.0.0.1:{REDIS_PORT}/9"
-    else:
-        broker = _broker_url("rabbitmq", f"intel-{uuid.uuid4().hex[:6]}", run_id, cleanups)
+    broker = own_broker(broker_kind, 9, f"intel-{uuid.uuid4().hex[:6]}", run_id, cleanups)
     uid = uuid.uuid4().hex[:6]
     trunk = f"trunk-storm-{uid}"
     queues = [f"queue-storm-{uid}-{i:02d}" for i in range(QUEUES)]

@@ -20,8 +20,8 @@ from switchboard.config import load_config
 from switchboard.dialing import plan_call
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
-from tests.conftest import REDIS_STATE_URL, _broker_url
-from tests.helpers import REDIS_PORT, ROOT, ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.conftest import REDIS_STATE_URL, own_broker
+from tests.helpers import ROOT, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox, post, sample, unique_iot, unique_ztp, wait_outcome
 
 MAINT_SITE = "SITE_MAINT_TEST"
@@ -40,13 +40,7 @@ def stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis, tmp_
     """Receiver + one worker with beat, on its own broker and prefix, with a maintenance window that
     opened a minute ago and closes HOLD_S seconds from now (the clock really moves: no sleeps, waits)."""
     cleanups: list = []
-    if broker_kind == "redis":
-        client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=15)
-        client.flushdb()
-        cleanups.append(client.flushdb)
-        broker = f"redis://127.0.0.1:{REDIS_PORT}/15"
-    else:
-        broker = _broker_url("rabbitmq", f"windows-{uuid.uuid4().hex[:6]}", run_id, cleanups)
+    broker = own_broker(broker_kind, 15, f"windows-{uuid.uuid4().hex[:6]}", run_id, cleanups)
     prefix = f"t{run_id}w{uuid.uuid4().hex[:4]}:"
     now = datetime.now(UTC)
     closes = now + timedelta(seconds=HOLD_S)

@@ -11,8 +11,8 @@ import redis
 
 from switchboard.store import Keys, redis_client
 from switchboard.waiting import wait_for
-from tests.conftest import REDIS_STATE_URL, _broker_url
-from tests.helpers import REDIS_PORT, ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.conftest import REDIS_STATE_URL, own_broker
+from tests.helpers import ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import Sandbox, post, unique_ztp, wait_outcome
 
 WORKITEMS = "/api/v2/taskmanagement/workitems"
@@ -22,13 +22,7 @@ WORKITEMS = "/api/v2/taskmanagement/workitems"
 def crash_stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
     """Its own broker, prefix and workers (the shared pipeline worker must not take the redelivery)."""
     cleanups: list = []
-    if broker_kind == "redis":
-        client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=14)
-        client.flushdb()
-        cleanups.append(client.flushdb)
-        broker = f"redis://127.0.0.1:{REDIS_PORT}/14"
-    else:
-        broker = _broker_url("rabbitmq", "crash", run_id, cleanups)
+    broker = own_broker(broker_kind, 14, "crash", run_id, cleanups)
     prefix = f"t{run_id}c{broker_kind}:"
     config_dir = config_copy(tmp_path / "config")
     # On Redis a message held by a dead worker comes back after the visibility timeout: keep it short here.
