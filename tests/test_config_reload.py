@@ -232,11 +232,17 @@ def routed_queue(ctx: dict, sb: Sandbox) -> str:
     return item["queueId"]
 
 
+def routed_by_the_shipped_rules(ctx: dict, sb: Sandbox) -> dict[str, str]:
+    """Wait until every process reports the files' version and check a probe still goes to L1 triage."""
+    first = wait_for(lambda: worker_versions(ctx, content_version(ctx["config_dir"])), 30, 0.1, "versions reported")
+    assert routed_queue(ctx, sb) == QUEUE_IDS["QUEUE_ZTP_L1_TRIAGE"]
+    return first
+
+
 @pytest.mark.parametrize("reload_stack", [0], indirect=True)
 def test_sighup_reloads_every_worker_process_without_a_restart(reload_stack: dict, clean_sandbox) -> None:
     ctx, sb, worker = reload_stack, Sandbox(clean_sandbox.url), reload_stack["worker"]
-    first = wait_for(lambda: worker_versions(ctx, content_version(ctx["config_dir"])), 30, 0.1, "versions reported")
-    assert routed_queue(ctx, sb) == QUEUE_IDS["QUEUE_ZTP_L1_TRIAGE"]
+    first = routed_by_the_shipped_rules(ctx, sb)
 
     with_probe(ctx["config_dir"], probe_rule("QUEUE_ZTP_L2_FIRMWARE"))
     version_b = content_version(ctx["config_dir"])
@@ -288,8 +294,7 @@ def test_sighup_reloads_every_worker_process_without_a_restart(reload_stack: dic
 @pytest.mark.parametrize("reload_stack", [0.3], indirect=True)
 def test_polling_picks_up_a_change_without_any_signal(reload_stack: dict, clean_sandbox) -> None:
     ctx, sb, worker = reload_stack, Sandbox(clean_sandbox.url), reload_stack["worker"]
-    first = wait_for(lambda: worker_versions(ctx, content_version(ctx["config_dir"])), 30, 0.1, "versions reported")
-    assert routed_queue(ctx, sb) == QUEUE_IDS["QUEUE_ZTP_L1_TRIAGE"]
+    first = routed_by_the_shipped_rules(ctx, sb)
     with_probe(ctx["config_dir"], probe_rule("QUEUE_ZTP_L2_FIRMWARE"))
     second = wait_for(lambda: worker_versions(ctx, content_version(ctx["config_dir"])), 30, 0.1, "polled reload")
     assert set(second) == set(first) and worker.proc.poll() is None
