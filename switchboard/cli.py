@@ -191,6 +191,7 @@ def dlq_purge(yes: bool) -> None:
 def status(as_json: bool) -> None:
     """Queue depths, workers, dead letters, held events and outcome counts."""
     from switchboard.broker import queue_depths
+    from switchboard.rate_limit_state import read_schedules
     from tasks.app import ALL_QUEUES, app
 
     rt = _worker_runtime()
@@ -210,6 +211,7 @@ def status(as_json: bool) -> None:
         report["events"] = rt.ledger.counts()
         report["config_versions"] = _config_versions(rt)
         report["config_audit"] = _config_audit(rt)
+        report["rate_limits"] = read_schedules(rt.redis, rt.keys.prefix, rt.config.vendors["rate_limits"])
     except Exception as exc:  # noqa: BLE001
         report["state_error"] = f"Redis unreachable: {type(exc).__name__}"
     if as_json:
@@ -225,6 +227,7 @@ def status(as_json: bool) -> None:
     click.echo(f"dead letters: {report['dead_letters']}   held (deferred): {report['deferred']}")
     if report["events"]:
         click.echo("events: " + ", ".join(f"{k} {v}" for k, v in report["events"].items()))
+    _echo_rate_limits(report.get("rate_limits") or [])
     _echo_config_versions(report.get("config_versions"))
     audit = report.get("config_audit") or {}
     if audit.get("entities"):
@@ -233,6 +236,16 @@ def status(as_json: bool) -> None:
             unit = f" unit {e['business_unit']}" if e["business_unit"] else ""
             click.echo(f"  {e['entity_id']:<32} {e['problem']:<22} {e['source']:<8}{unit} x{e['count']} "
                        f"last {_utc(e['last_seen'])}")
+
+
+def _echo_rate_limits(schedules: list[dict]) -> None:
+    if not schedules:
+        return
+    click.echo(f"{'RATE LIMIT':<20} {'SCHEDULE':<34} {'LANE':<8} {'RATE/S':>8} {'NOW/S':>8} {'FACTOR':>6} "
+               f"{'BOOKED':>8}")
+    for s in schedules:
+        click.echo(f"{s['limit']:<20} {s['key']:<34} {s['lane']:<8} {s['configured_rate']:>8g} "
+                   f"{s['effective_rate']:>8g} {s['factor']:>6g} {s['booked_ahead_s']:>7g}s")
 
 
 def _config_audit(rt) -> dict:  # noqa: ANN001 - tasks.runtime.Runtime, imported late

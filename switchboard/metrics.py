@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -57,8 +57,10 @@ def reason_class(reason: str) -> str:
 class StateCollector(Collector):
     """Gauges read from Redis when scraped: DLQ depth, held events, outcome totals."""
 
-    def __init__(self, dead_letters: object, deferrals: object, ledger: object) -> None:
+    def __init__(self, dead_letters: object, deferrals: object, ledger: object,
+                 schedules: Callable[[], list[dict]] | None = None) -> None:
         self.dead_letters, self.deferrals, self.ledger = dead_letters, deferrals, ledger
+        self.schedules = schedules  # switchboard.rate_limit_state.read_schedules, bound to Redis and config
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         try:
@@ -72,6 +74,27 @@ class StateCollector(Collector):
         for name, value in counts.items():
             totals.add_metric([name], value)
         yield totals
+        if self.schedules is not None:
+            yield from self._rates()
+
+    def _rates(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            schedules = self.schedules()
+        except Exception:  # noqa: BLE001 - as above
+            return
+        labels = ["limit", "key", "lane"]
+        effective = GaugeMetricFamily("switchboard_rate_limit_effective_rate",
+                                      "Requests/s a rate-limit schedule allows now (after 429 back-off)", labels=labels)
+        factor = GaugeMetricFamily("switchboard_rate_limit_factor",
+                                   "Back-off factor of a schedule (1: full rate; a 429 lowers it)", labels=labels)
+        ahead = GaugeMetricFamily("switchboard_rate_limit_booked_ahead_seconds",
+                                  "How far ahead a schedule's slots are booked (its backlog)", labels=labels)
+        for s in schedules:
+            values = [s["limit"], s["key"], s["lane"]]
+            effective.add_metric(values, s["effective_rate"])
+            factor.add_metric(values, s["factor"])
+            ahead.add_metric(values, s["booked_ahead_s"])
+        yield from (effective, factor, ahead)
 
 
 def exposition(state: Collector | None = None) -> tuple[bytes, str]:

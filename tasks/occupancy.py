@@ -41,6 +41,10 @@ def cached_occupancy(client: redis.Redis, key: str, fetch: Callable[[], float], 
     if cached is not None:
         return None if cached == UNKNOWN else float(cached)
     if client.set(f"{key}:lock", "1", nx=True, ex=LOCK_S):
+        cached = client.get(key)  # a peer may have stored it and let go of the lock since our first look
+        if cached is not None:
+            client.delete(f"{key}:lock")
+            return None if cached == UNKNOWN else float(cached)
         try:
             value: float | None = fetch()
         except VendorError as exc:

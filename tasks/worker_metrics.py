@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import REGISTRY
 
 from switchboard.metrics import StateCollector
+from switchboard.rate_limit_state import read_schedules
 
 log = logging.getLogger("switchboard.metrics")
 
@@ -37,10 +38,17 @@ def serve_worker_metrics(**_: Any) -> None:
     else:
         log.warning("PROMETHEUS_MULTIPROC_DIR is unset: worker metrics show the main process only")
         registry = REGISTRY
-    registry.register(StateCollector(rt.dead_letters, rt.deferrals, rt.ledger))
+    registry.register(StateCollector(rt.dead_letters, rt.deferrals, rt.ledger, _schedules))
     try:
         start_http_server(int(port), addr="127.0.0.1", registry=registry)
     except OSError as exc:  # the port is taken (a second pool given the same port): work on, say so
         log.error("worker metrics not served on port %s: %s", port, exc)
         return
     log.info("worker metrics on http://127.0.0.1:%s/metrics", port)
+
+
+def _schedules() -> list[dict]:
+    from tasks.runtime import runtime
+
+    rt = runtime()  # the current config's limits (a reload may have changed them)
+    return read_schedules(rt.redis, rt.settings.key_prefix, rt.config.vendors["rate_limits"])

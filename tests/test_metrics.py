@@ -7,6 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -75,3 +76,33 @@ def test_metrics_move_with_a_scenario(pipeline: dict, clean_sandbox) -> None:
         assert ("switchboard_dead_letters", ()) in samples and ("switchboard_deferred", ()) in samples
         assert value(samples, "switchboard_events", state="accepted") >= 2
     assert sb.requests("/v2/enqueue")  # the vendor really was called
+
+
+def test_a_vendor_429_shows_as_a_lower_effective_rate_in_metrics_and_status(pipeline: dict, clean_sandbox) -> None:
+    import subprocess
+    import sys
+
+    Sandbox(clean_sandbox.url).faults("pagerduty", script=[{"status": 429, "count": 1, "retry_after": 1}])
+    body = sample("genesys-trunk-down.json")
+    body["event"]["trunkId"] = f"trunk-{uuid.uuid4().hex[:8]}"  # unmapped: the default routing key's schedule
+    assert wait_outcome(pipeline, post(pipeline, "genesys", body))["outcome"] == "dispatched"
+    cfg = load_config(Path(pipeline["env"]["SWITCHBOARD_CONFIG_DIR"])).vendors["rate_limits"]["pagerduty_events"]
+    full = cfg["rate"] * (1 - cfg["critical_share"])
+    labels = {"limit": "pagerduty_events", "key": "SWITCHBOARD_PD_KEY_DEFAULT", "lane": "main"}
+    worker = f"http://127.0.0.1:{pipeline['env']['SWITCHBOARD_WORKER_METRICS_PORT']}/metrics"
+    for url in (f"{pipeline['url']}/metrics", worker):
+        samples = scrape(url)
+        factor = value(samples, "switchboard_rate_limit_factor", **labels)
+        # halved by the 429, recovering by recovery_per_s of the rate each second since
+        assert cfg["backoff_factor"] <= factor < 1, factor
+        assert value(samples, "switchboard_rate_limit_effective_rate", **labels) == \
+            pytest.approx(full * factor, rel=0.05)
+    out = subprocess.run([sys.executable, "-m", "switchboard.cli", "status", "--json"], env=pipeline["env"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    [schedule] = [s for s in json.loads(out.stdout)["rate_limits"]
+                  if (s["limit"], s["key"], s["lane"]) == tuple(labels.values())]
+    assert schedule["configured_rate"] == pytest.approx(full) and schedule["factor"] < 1
+    assert schedule["effective_rate"] < schedule["configured_rate"]
+    text = subprocess.run([sys.executable, "-m", "switchboard.cli", "status"], env=pipeline["env"],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "RATE LIMIT" in text and "SWITCHBOARD_PD_KEY_DEFAULT" in text

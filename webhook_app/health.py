@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from switchboard.dead_letters import DeadLetters
 from switchboard.deferrals import Deferrals
 from switchboard.metrics import StateCollector, exposition
+from switchboard.rate_limit_state import read_schedules
 
 health_bp = Blueprint("health", __name__)
 
@@ -44,6 +45,7 @@ def readyz():
 def metrics() -> Response:
     state = current_app.extensions["switchboard"]
     collector = StateCollector(DeadLetters(state.redis, state.keys), Deferrals(state.redis, state.settings.key_prefix),
-                               state.ledger)
+                               state.ledger, lambda: read_schedules(state.redis, state.settings.key_prefix,
+                                                                    state.config.vendors["rate_limits"]))
     body, content_type = exposition(collector)
     return Response(body, content_type=content_type)
