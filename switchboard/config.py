@@ -115,6 +115,12 @@ class WorkitemSchema(_Strict):
                               load_default=dict)
 
 
+class OccupancyThrottleSchema(_Strict):
+    above = fields.Float(load_default=0.8, validate=validate.Range(min=0.05, max=10))
+    slow_s = fields.Float(load_default=30.0, validate=validate.Range(min=1, max=300))
+    max_slowdowns = fields.Integer(load_default=3, validate=validate.Range(min=0, max=50))
+
+
 class CallSchema(_Strict):
     via = fields.String(required=True, validate=validate.OneOf(["genesys_callback", "cxone_dial"]))
     queue = fields.String(load_default=None)
@@ -122,6 +128,8 @@ class CallSchema(_Strict):
     dial_path = fields.String(load_default="/incontactapi/services/v33.0/queuecallback")
     dial_body = fields.Dict(load_default=lambda: {"skill": "{skill}", "phoneNumber": "{phone}", "callDelay": 0})
     outside_window_queue = fields.String(required=True)
+    # Genesys callbacks only: slow / divert non-critical calls while the callback queue is busy
+    occupancy_throttle = fields.Nested(OccupancyThrottleSchema, load_default=None)
 
     @validates_schema
     def _template_names(self, data: dict[str, Any], **_: Any) -> None:

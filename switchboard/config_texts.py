@@ -125,6 +125,15 @@ DESCRIPTIONS: dict[str, str] = {
     "targets.<name>.call.dial_body": "Template of the CXone dial body; placeholders "
                                      + ", ".join(f"`{{{p}}}`" for p in PLACEHOLDERS)
                                      + " (a value that is exactly one placeholder keeps its type).",
+    "targets.<name>.call.occupancy_throttle": "Protect the contact center (Genesys callbacks only): while the "
+                                              "callback queue's occupancy (queue observations) is above `above`, "
+                                              "critical calls go ahead, default ones are slowed, bulk ones become "
+                                              "work items in `outside_window_queue`. Unset: no throttle.",
+    "targets.<name>.call.occupancy_throttle.above": "Occupancy ((oInteracting + oWaiting) / oOnQueueUsers) above "
+                                                    "which the throttle applies.",
+    "targets.<name>.call.occupancy_throttle.slow_s": "How long a slowed call waits (re-queued, not an attempt).",
+    "targets.<name>.call.occupancy_throttle.max_slowdowns": "Slowdowns before a default-priority call becomes a "
+                                                            "work item.",
     "targets.<name>.call.outside_window_queue": "Queue name of the follow-up work item, due at the next allowed "
                                                 "time, when the dialing policy says no.",
     "genesys": "Genesys names used by routing rules and targets -> the org's ids.",

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clients.http import VendorError
+from switchboard.call_throttle import decide as decide_call
 from switchboard.dialing import plan_call
 from switchboard.overflow import choose_queue, workitem_priority
 from switchboard.payloads.chat import chat_text
@@ -61,7 +62,7 @@ def prepare(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, now: date
             return {"status": "posted"}  # an incoming webhook answers a bare "ok"
         return Prepared({"text": text}, post, action="chat")
     if kind == "call":
-        return _call(alert, target, rt, now)
+        return _call(alert, route, rt, now)
     if kind == "orchestrator_resolution":
         try:
             body = resolution_body(alert)
@@ -128,7 +129,16 @@ def _workitem(alert: dict[str, Any], target: str, rt: Runtime, *, queue: str, sk
     return Prepared(body, lambda: client.create_workitem(body), verify=verify, overflow=overflow, action=action)
 
 
-def _call(alert: dict[str, Any], target: str, rt: Runtime, now: datetime) -> Prepared:
+class Slowed(Exception):  # noqa: N818 - not an error: the dispatch is re-queued, not counted as an attempt
+    """The call waits: its queue is busy (``switchboard.call_throttle``)."""
+
+    def __init__(self, countdown_s: float, reason: str) -> None:
+        super().__init__(reason)
+        self.countdown_s = countdown_s
+
+
+def _call(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, now: datetime) -> Prepared:
+    target = route["target"]
     call = rt.config.targets[target]["call"]
     customer_id = (alert.get("attributes") or {}).get("customer_id")
     customer = lookup_customer(rt, customer_id) if customer_id else None
@@ -143,6 +153,11 @@ def _call(alert: dict[str, Any], target: str, rt: Runtime, now: datetime) -> Pre
                                      f"{plan.reason}. Alert {alert['event_id']}.",
                          action=f"workitem [{plan.rule}] ({plan.reason})", as_severity="low")  # non-urgent
     assert customer is not None
+    busy = _busy_queue(alert, route, rt, call)
+    if busy is not None:
+        return _workitem(alert, target, rt, queue=call["outside_window_queue"], skills=[], due=None,
+                         description=f"Call the customer when the queue has room: {busy}. Alert {alert['event_id']}.",
+                         action=f"workitem [occupancy] ({busy})")
 
     def count_call() -> None:
         pipe = rt.redis.pipeline()
@@ -162,3 +177,20 @@ def _call(alert: dict[str, Any], target: str, rt: Runtime, now: datetime) -> Pre
     body = dial_body(call["dial_body"], phone=customer["phone"], skill=call["cxone_skill"], alert=alert)
     cx = rt.vendors.cxone(target)
     return Prepared(body, lambda: cx.dial(body), action=f"dial {action}", after=count_call)
+
+
+def _busy_queue(alert: dict[str, Any], route: dict[str, Any], rt: Runtime, call: dict[str, Any]) -> str | None:
+    """None: place the call. Else why it becomes a work item; raises ``Slowed`` when it should wait."""
+    throttle = call.get("occupancy_throttle")
+    if throttle is None or call["via"] != "genesys_callback" or route.get("priority") == "critical":
+        return None
+    from tasks.occupancy import queue_occupancy
+
+    ledger_key = rt.keys.ledger(alert["event_id"])
+    slowed = int(rt.redis.hget(ledger_key, f"slowed:{route['target']}") or 0)
+    decision = decide_call(queue_occupancy(rt, route["target"], call["queue"]), route.get("priority", "default"),
+                           slowed, throttle)
+    if decision.action == "slow":
+        rt.redis.hincrby(ledger_key, f"slowed:{route['target']}", 1)
+        raise Slowed(throttle["slow_s"], decision.reason)
+    return decision.reason if decision.action == "workitem" else None

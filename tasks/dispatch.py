@@ -28,7 +28,7 @@ from switchboard.deferrals import epoch
 from switchboard.logs import log_context
 from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS, RATE_LIMIT_WAITS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
-from tasks.actions import Prepared, prepare, vendor_of
+from tasks.actions import Prepared, Slowed, prepare, vendor_of
 from tasks.app import app
 from tasks.runtime import runtime
 
@@ -133,8 +133,9 @@ def _requeue(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], 
              countdown: float, kind: str) -> None:
     RATE_LIMIT_WAITS.labels(limit, kind).observe(countdown)
     rt.redis.hincrby(rt.keys.ledger(alert["event_id"]), f"throttled:{route['target']}", 1)
+    # "reserved"/"window": the slot is booked for then; otherwise it asks for a slot again when it returns
     raise self.retry(countdown=min(countdown, MAX_COUNTDOWN_S),
-                     kwargs={"attempt": attempt, "slot": kind != "later"})
+                     kwargs={"attempt": attempt, "slot": kind in ("reserved", "window")})
 
 
 def limit_key(cfg: dict[str, Any], alert: dict[str, Any], rt: Any) -> str:
@@ -173,6 +174,12 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
             answer = prepared.send()
             if prepared.after is not None:
                 prepared.after()
+    except Slowed as slowed:
+        # The contact center is busy: wait (jittered so a burst does not come back at once), no attempt spent.
+        rt.ledger.stage(event_id, stage, started, (time.time() - started) * 1000, result="slowed",
+                        reason=str(slowed))
+        _requeue(self, rt, alert, route, attempt, "occupancy", slowed.countdown_s * random.uniform(1.0, 1.2),
+                 "occupancy")
     except VendorError as exc:
         ms = (time.time() - started) * 1000
         if exc.status is not None:

@@ -114,11 +114,19 @@ def pipeline(broker_kind: str, run_id: str, sandbox: SandboxServer, state_redis:
     prefix = f"t{run_id}p{broker_kind}:"
     config_dir = config_copy(tmp_path_factory.mktemp(f"config-{broker_kind}"), {
         # tests send bursts to one routing key; the real ~2/s per key would only make them slow
-        "targets.yaml": [(PD_LIMIT, "{rate: 200, burst: 50, per: routing_key}")],
-        # route one IoT alert type through CXone, so both call vendors are exercised end to end
+        "targets.yaml": [(PD_LIMIT, "{rate: 200, burst: 50, per: routing_key}"),
+                         ("{above: 0.8, slow_s: 30, max_slowdowns: 3}", "{above: 0.8, slow_s: 1, max_slowdowns: 2}")],
+        # route one IoT alert type through CXone, so both call vendors are exercised end to end, and two
+        # through Genesys at non-critical priorities (the occupancy throttle leaves critical calls alone)
         "routing.yaml": [("rules:\n", "rules:\n  - name: iot-via-cxone\n"
                                      "    match: {kind: [iot], metric_type: [test_cxone_dial]}\n"
-                                     "    targets: [{target: iot_call_cxone, priority: critical}]\n")]})
+                                     "    targets: [{target: iot_call_cxone, priority: critical}]\n"
+                                     "  - name: iot-default-call\n"
+                                     "    match: {kind: [iot], metric_type: [test_default_call]}\n"
+                                     "    targets: [{target: iot_call, priority: default}]\n"
+                                     "  - name: iot-bulk-call\n"
+                                     "    match: {kind: [iot], metric_type: [test_bulk_call]}\n"
+                                     "    targets: [{target: iot_call, priority: bulk}]\n")]})
     metrics_dir = tmp_path_factory.mktemp(f"metrics-{broker_kind}")
     env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
                       PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), SWITCHBOARD_WORKER_METRICS_PORT=str(free_port()))
