@@ -269,6 +269,8 @@ class ServiceFileSchema(_Strict):
     depth_check_every_s = fields.Float(load_default=1.0, validate=validate.Range(min=0.05, max=60))
     pipeline_grain = fields.String(load_default="chain", validate=validate.OneOf(["chain", "fused"]))
     retry_after_s = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    # a client has this long to deliver its whole request (slow loris; see webhook_app/gunicorn_worker.py)
+    read_timeout_s = fields.Float(load_default=10.0, validate=validate.Range(min=0.1, max=300))
     config_poll_s = fields.Float(load_default=5.0, validate=validate.Range(min=0, max=3600))  # 0: no polling
     reconcile_every_s = fields.Float(load_default=300.0, validate=validate.Range(min=1))
     reconcile_lookback_s = fields.Integer(load_default=86_400, validate=validate.Range(min=60))

@@ -230,6 +230,9 @@ DESCRIPTIONS: dict[str, str] = {
     "ledger_ttl_s": "How long an event's ledger (what `switchboard trace` shows) and dispatch state are kept.",
     "pipeline_grain": "`chain`: one Celery task per stage; `fused`: one `switchboard.ingest` task runs every stage.",
     "retry_after_s": "`Retry-After` sent with a 503 when the broker or Redis is down.",
+    "read_timeout_s": "Each connection to the receiver (gunicorn, `DeadlineSyncWorker`) has this many seconds in "
+                      "total to deliver its request's headers and body; a body not in by then is answered 408, "
+                      "headers not in by then end the connection. A slow client cannot hold a worker longer.",
     "config_poll_s": "How often each running process looks for changed config files (inode, mtime and size of "
                      "each file) and reloads them (0: only on SIGHUP or `switchboard config reload`). An invalid "
                      "change is logged with every problem and the running config is kept.",

@@ -15,6 +15,7 @@ contains a dot cannot be addressed.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -79,6 +80,8 @@ class Reading(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, int) and abs(value) > sys.float_info.max:  # JSON allows 4000-digit integers
+                raise ValidationError("Number too large.")
             return value
         if isinstance(value, str) and len(value) <= 256:
             return value

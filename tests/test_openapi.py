@@ -37,7 +37,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 MAX_EXAMPLES = 25
 SOURCES = ("genesys", "cxone", "ztp", "iot", "generic")
-WEBHOOK_CODES = {"200", "202", "400", "401", "404", "413", "415", "422", "429", "503"}
+WEBHOOK_CODES = {"200", "202", "400", "401", "404", "408", "413", "415", "422", "429", "503"}
 BODY_SCHEMAS = {"genesys": "GenesysPayload", "cxone": "CXonePayload", "ztp": "ZTPPayload", "iot": "IoTPayload",
                 "generic": "GenericPayload"}
 HMAC_HEADERS = {"genesys": "X-Genesys-Signature", "cxone": "X-CXone-Signature", "generic": "X-Signature-256"}

@@ -104,6 +104,8 @@ def _webhook_responses(signature: str) -> dict[str, Any]:
                      "Error"),
         "401": _json(f"Missing or wrong signature ({signature}).", "Error"),
         "404": _json("Unknown source (not in config/sources.yaml).", "UnknownSource"),
+        "408": _json("The request did not arrive within service.read_timeout_s (a client sending too slowly).",
+                     "Error"),
         "413": _json("Body over the source's max_body_bytes.", "BodyTooLarge"),
         "415": _json("Content-Type is not application/json.", "Error"),
         "422": _json("Payload does not match the source's schema; every field error is listed.", "SchemaErrors"),
@@ -206,8 +208,9 @@ def build_spec(config: Config) -> dict[str, Any]:
     spec = APISpec(
         title="Switchboard receiver", version=version, openapi_version="3.1.0", plugins=[MarshmallowPlugin()],
         info={"description": "Webhooks from contact-center and infrastructure platforms in. Checks run in this "
-                             "order: source, size (413), content type (415), signature (401), ingress rate (429), "
-                             "JSON (400), schema (422), idempotency (200), publish (503 or 202)."},
+                             "order: source, size (413; 408 when the body arrives too slowly), content type (415), "
+                             "signature (401), ingress rate (429), JSON (400), schema (422), idempotency (200), "
+                             "publish (503 or 202)."},
     )
     for name, cls in RESPONSE_SCHEMAS.items():
         spec.components.schema(name, schema=cls)

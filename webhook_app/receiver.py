@@ -1,6 +1,7 @@
-"""``POST /webhooks/<source>``: size -> content type -> signature -> rate -> JSON -> schema ->
-idempotency -> publish (confirmed) -> 202. Answers exactly per DESIGN.md's table; nothing rejected is
-enqueued, and a failed publish releases the idempotency keys so the sender's retry is accepted.
+"""``POST /webhooks/<source>``: size (408 when the body is too slow to arrive) -> content type -> signature ->
+rate -> JSON -> schema -> idempotency -> publish (confirmed) -> 202. Answers exactly per DESIGN.md's table;
+nothing rejected is enqueued, and a failed publish releases the idempotency keys so the sender's retry is
+accepted.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
 def _read_body(limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise Rejection(413, {"error": "body too large", "limit_bytes": limit})
-    body = request.stream.read(limit + 1)
+    try:
+        body = request.stream.read(limit + 1)
+    except TimeoutError as exc:  # under gunicorn: service.read_timeout_s passed (webhook_app/gunicorn_worker.py)
+        raise Rejection(408, {"error": "request body not received in time"}) from exc
     if len(body) > limit:
         raise Rejection(413, {"error": "body too large", "limit_bytes": limit})
     return body

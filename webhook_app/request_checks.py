@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,17 +37,50 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf: the NaN/Infinity JSON does not have, by another name
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+# No source nests deeper than a few levels. A payload nested hundreds deep in a field the schema tolerates
+# would pass the receiver, then cost every later json.loads (Celery, the worker) a recursion near Python's limit.
+MAX_DEPTH = 32
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys (they hide what the sender meant)."""
+    """Strict JSON: UTF-8, no NaN/Infinity (nor numbers beyond a float's range), no duplicate keys (Python
+    keeps the last while another parser may keep the first: the signature holds over the raw body, yet the
+    event would mean different things to different readers), no lone surrogates (``"\\ud800"`` is
+    not text; it would fail later, in Redis keys, logs or vendor calls)."""
     try:
         text = body.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                             object_pairs_hook=_no_duplicate_keys)
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate anywhere
+    except UnicodeEncodeError as exc:
+        raise Rejection(400, {"error": "body is not valid JSON", "detail": "a \\u escape is a lone surrogate"}) from exc
     except UnicodeDecodeError as exc:
         raise Rejection(400, {"error": "body is not valid UTF-8"}) from exc
     except RecursionError as exc:
         raise Rejection(400, {"error": "body is nested too deeply"}) from exc
     except ValueError as exc:
         raise Rejection(400, {"error": "body is not valid JSON", "detail": str(exc)[:200]}) from exc
+    if _depth_over(payload, MAX_DEPTH):
+        raise Rejection(400, {"error": "body is nested too deeply", "detail": f"more than {MAX_DEPTH} levels"})
+    return payload
 
 
 def verify_signature(source_cfg: dict[str, Any], body: bytes, headers: dict[str, str], secrets: list[str],
