@@ -1,0 +1,62 @@
+"""Memory: resident set of every pool child and gunicorn worker across 100,000 events (no growth).
+
+The whole path runs (receiver, ingest and dispatch pools, null vendor). Events are posted in batches,
+each waiting for the previous to be dispatched, so the backlog (and the broker's memory) stays bounded.
+RSS is read after a warm-up (10% of the events) and at the end; growth is the largest relative change
+of any one process. The sandbox forgets its records between batches (they are not ours to measure).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.context import BenchContext
+from bench.load import closed_loop
+from bench.phases import DISPATCH
+from bench.scenario import trunk_down_requests
+from bench.stack import Proc, rss_kb, start_gunicorn, start_worker
+
+
+def _snapshot(procs: dict[str, Proc]) -> dict[str, dict[int, dict[str, int]]]:
+    return {role: {pid: rss_kb(pid) for pid in proc.children()} for role, proc in procs.items()}
+
+
+def memory(ctx: BenchContext, events: int | None = None) -> dict[str, Any]:
+    total = events or (1000 if ctx.quick else 100_000)
+    batch = min(5000, max(100, total // 10))
+    env = ctx.env()
+    ctx.purge()
+    ctx.reset_sandbox()
+    gunicorn, port = start_gunicorn("webhook_app.wsgi:app", env, ctx.log_dir, "gunicorn-memory")
+    with gunicorn, start_worker("ingest", env, ctx.log_dir, "memory-ingest") as ingest, \
+            start_worker(DISPATCH, env, ctx.log_dir, "memory-dispatch") as dispatch:
+        procs = {"gunicorn_worker": gunicorn, "ingest_worker": ingest, "dispatch_worker": dispatch}
+        sent, warm = 0, None
+        while sent < total:
+            count = min(batch, total - sent)
+            result = closed_loop(port, trunk_down_requests(env, count), concurrency=8)
+            assert result.statuses() == {202: count}, result.statuses()
+            sent += count
+            ctx.wait_dispatched(env, sent, 120 + count / 10)
+            ctx.sandbox("DELETE", "/_sandbox/requests")
+            ctx.sandbox("POST", "/_sandbox/ratelimit/pagerduty", {"limit": 10_000_000, "window_s": 1})
+            if warm is None and sent >= total // 10:
+                warm = _snapshot(procs)
+        end = _snapshot(procs)
+    out: dict[str, Any] = {"events": total, "after_warm_up_events": total // 10}
+    growth = 0.0
+    for role in procs:
+        before, after = warm[role], end[role]
+        changes = [(after[p]["rss_kb"] - before[p]["rss_kb"]) / before[p]["rss_kb"] for p in after if p in before]
+        role_growth = max(changes, key=abs) if changes else 0.0
+        growth = max(growth, role_growth, key=abs)
+        out[role] = {"processes": len(after), "rss_mb_after_warm_up": _mb(max(v["rss_kb"] for v in before.values())),
+                     "rss_mb_end": _mb(max(v["rss_kb"] for v in after.values())),
+                     "peak_rss_mb": _mb(max(v["peak_kb"] for v in after.values())),
+                     "growth": round(role_growth, 4)}
+    out["rss_growth"] = round(growth, 4)
+    return out
+
+
+def _mb(kb: int) -> float:
+    return round(kb / 1024, 1)

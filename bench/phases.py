@@ -1,0 +1,136 @@
+"""Ingress and pipeline phases, each beside its baseline measured on the same broker and settings.
+
+- ingress: the receiver (signed, validated, deduplicated, published) vs a bare Flask 202 app, both under
+  the Procfile's gunicorn settings, closed loop; no worker consumes meanwhile.
+- pipeline: events drained end to end (every stage, then the null vendor) vs Celery no-op tasks drained
+  by the same two pools (ingest + dispatch.critical, prefork, 2 processes each). Both start from a
+  pre-filled queue; the rate is taken between 10% and 90% done, so pool start-up is not in it.
+- latency: 202 -> vendor arrival at 25/50/90% of the pipeline's saturation rate (open loop).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bench.context import BenchContext
+from bench.load import closed_loop, open_loop, percentile
+from bench.scenario import trunk_down_requests
+from bench.stack import start_gunicorn, start_worker
+
+DISPATCH = "dispatch.critical"  # where trunk-down pages go
+
+
+def counts(ctx: BenchContext) -> dict[str, int]:
+    if ctx.quick:
+        return {"ingress": 300, "noop": 400, "fused": 200, "chain": 100, "latency_s": 2}
+    return {"ingress": 12000, "noop": 12000, "fused": 5000, "chain": 2500, "latency_s": 12}
+
+
+def _latency_ms(replies: list[Any]) -> dict[str, float]:
+    values = [r.latency_s * 1000 for r in replies]
+    return {"p50_ms": round(percentile(values, 0.5), 2), "p99_ms": round(percentile(values, 0.99), 2)}
+
+
+def ingress(ctx: BenchContext) -> dict[str, Any]:
+    n = counts(ctx)["ingress"]
+    env = ctx.env()
+    warm, measured = trunk_down_requests(env, 200), trunk_down_requests(env, n)
+    out: dict[str, Any] = {}
+    for name, app in (("bare", "bench.bare_app:app"), ("receiver", "webhook_app.wsgi:app")):
+        gunicorn, port = start_gunicorn(app, env, ctx.log_dir, f"gunicorn-{name}")
+        with gunicorn:
+            closed_loop(port, warm, concurrency=16)
+            result = closed_loop(port, measured, concurrency=16)
+        out[name] = {"requests": len(result.replies), "req_per_s": round(result.rate, 1),
+                     "statuses": result.statuses(), **_latency_ms(result.ok)}
+        assert result.statuses() == {202: n}, f"{name}: {result.statuses()} errors={result.errors}"
+        warm, measured = trunk_down_requests(env, 200), trunk_down_requests(env, n)  # new ids for the receiver
+    ctx.purge()
+    out["ratio"] = round(out["receiver"]["req_per_s"] / out["bare"]["req_per_s"], 3)
+    out["p99_ratio"] = round(out["receiver"]["p99_ms"] / max(0.001, out["bare"]["p99_ms"]), 3)
+    return out
+
+
+def _rate_between(samples: list[tuple[float, int]], total: int) -> float:
+    """Rate of progress between 10% and 90% done, from (time, done) samples."""
+    lo = next(t for t, done in samples if done >= 0.1 * total)
+    hi = next(t for t, done in samples if done >= 0.9 * total)
+    return 0.8 * total / max(1e-6, hi - lo)
+
+
+def noop_baseline(ctx: BenchContext) -> dict[str, Any]:
+    n = counts(ctx)["noop"]
+    env = ctx.env()
+    ctx.purge()
+    queues = ("ingest", DISPATCH)
+    ctx.publish_noops(n, queues)
+    samples: list[tuple[float, int]] = []
+    with start_worker("ingest", env, ctx.log_dir, "noop-ingest"), \
+            start_worker(DISPATCH, env, ctx.log_dir, "noop-dispatch"):
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            left = sum(ctx.depths(queues).values())
+            samples.append((time.time(), n - left))
+            if left == 0:
+                break
+            time.sleep(0.05)
+    return {"tasks": n, "tasks_per_s": round(_rate_between(samples, n), 1)}
+
+
+def prefill(ctx: BenchContext, env: dict[str, str], n: int) -> None:
+    """Post ``n`` events through the receiver (gunicorn) while no pool runs, then stop the receiver."""
+    gunicorn, port = start_gunicorn("webhook_app.wsgi:app", env, ctx.log_dir, "gunicorn-prefill")
+    with gunicorn:
+        result = closed_loop(port, trunk_down_requests(env, n), concurrency=16)
+    assert result.statuses() == {202: n}, result.statuses()
+
+
+def pipeline_drain(ctx: BenchContext, grain: str) -> dict[str, Any]:
+    """End-to-end events/s from a pre-filled ingest queue to the null vendor."""
+    n = counts(ctx)[grain]
+    env = ctx.env(grain)
+    ctx.purge()
+    ctx.reset_sandbox()
+    prefill(ctx, env, n)
+    with start_worker("ingest", env, ctx.log_dir, f"{grain}-ingest"), \
+            start_worker(DISPATCH, env, ctx.log_dir, f"{grain}-dispatch"):
+        ctx.wait_dispatched(env, n, 60 + n / 20)
+    times = sorted(c["at"] for c in ctx.arrivals() if c["status"] == 202)
+    first = times[0]
+    samples = [(t, i + 1) for i, t in enumerate(times)]
+    return {"events": n, "grain": grain, "events_per_s": round(_rate_between(samples, n), 1),
+            "drain_s": round(times[-1] - first, 2)}
+
+
+def latency(ctx: BenchContext, saturation: float) -> dict[str, Any]:
+    """p50/p99 from the 202 to the vendor's arrival at 25%, 50%, 90% of ``saturation`` events/s."""
+    seconds = counts(ctx)["latency_s"]
+    env = ctx.env()
+    ctx.purge()
+    ctx.reset_sandbox()
+    out: dict[str, Any] = {"saturation_per_s": round(saturation, 1)}
+    gunicorn, port = start_gunicorn("webhook_app.wsgi:app", env, ctx.log_dir, "gunicorn-latency")
+    with gunicorn, start_worker("ingest", env, ctx.log_dir, "latency-ingest"), \
+            start_worker(DISPATCH, env, ctx.log_dir, "latency-dispatch"):
+        closed_loop(port, trunk_down_requests(env, 50), concurrency=4)  # warm every process
+        ctx.wait_dispatched(env, 50, 60)
+        sent = 50
+        for share in (0.25, 0.5, 0.9):
+            rate = saturation * share
+            count = max(20, int(rate * seconds))
+            ctx.sandbox("DELETE", "/_sandbox/requests")
+            ctx.sandbox("POST", "/_sandbox/ratelimit/pagerduty", {"limit": 10_000_000, "window_s": 1})
+            result = open_loop(port, trunk_down_requests(env, count), rate)
+            sent += count
+            ctx.wait_dispatched(env, sent, 120 + count / 10)
+            accepted = {json.loads(r.body)["event_id"]: r.done_at for r in result.ok}
+            arrived = {c["json"]["payload"]["custom_details"]["event_id"]: c["at"]
+                       for c in ctx.arrivals() if c["status"] == 202}
+            lat = [(arrived[e] - t) * 1000 for e, t in accepted.items() if e in arrived]
+            out[f"at_{int(share * 100)}"] = {
+                "rate_per_s": round(rate, 1), "events": len(lat), "offered_s": round(result.ended - result.started, 2),
+                "p50_ms": round(percentile(lat, 0.5), 2), "p99_ms": round(percentile(lat, 0.99), 2),
+                "receiver_p99_ms": _latency_ms(result.ok)["p99_ms"]}
+    return out

@@ -1,0 +1,141 @@
+"""The bench's output: headline keys (the worst broker's figure for each target), the table, the machine
+and versions it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import redis
+
+TARGETS = {  # key: (how it is judged, threshold)
+    "ingress_ratio": (">=", 0.6),
+    "ingress_p99_ratio": ("<=", 2.0),
+    "pipeline_ratio": (">=", 0.4),
+    "p99_ms_half_load": ("<=", 50.0),
+    "drain_fraction": (">=", 0.95),
+    "answers_429_after_warm_up": ("<=", 0),
+    "rss_growth": ("abs<=", 0.05),
+}
+
+
+def headline(per_broker: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each target's figure from the broker where it is worst (a target holds only if it holds on both)."""
+    out: dict[str, Any] = {}
+    for key, (how, _) in TARGETS.items():
+        values = [b["summary"][key] for b in per_broker.values() if key in b.get("summary", {})]
+        if not values:
+            continue
+        if how == ">=":
+            out[key] = min(values)
+        elif how == "<=":
+            out[key] = max(values)
+        else:
+            out[key] = max(values, key=abs)
+    return out
+
+
+def met(key: str, value: float) -> bool:
+    how, threshold = TARGETS[key]
+    if how == ">=":
+        return value >= threshold
+    if how == "<=":
+        return value <= threshold
+    return abs(value) <= threshold
+
+
+def summary(r: dict[str, Any]) -> dict[str, Any]:
+    """One broker's target figures from its raw results."""
+    out: dict[str, Any] = {}
+    if "ingress" in r:
+        out["ingress_ratio"] = r["ingress"]["ratio"]
+        out["ingress_p99_ratio"] = r["ingress"]["p99_ratio"]
+    if "pipeline" in r and "noop" in r:
+        out["pipeline_ratio"] = round(r["pipeline"][r["grain"]]["events_per_s"] / r["noop"]["tasks_per_s"], 3)
+    if "latency" in r:
+        out["p99_ms_half_load"] = r["latency"]["at_50"]["p99_ms"]
+    if "flow" in r:
+        out["drain_fraction"] = r["flow"]["drain_fraction"]
+        out["answers_429_after_warm_up"] = r["flow"]["answers_429_after_warm_up"]
+    if "memory" in r:
+        out["rss_growth"] = r["memory"]["rss_growth"]
+    return out
+
+
+def table(per_broker: dict[str, dict[str, Any]]) -> str:
+    """A Markdown table: figure, baseline, ratio per broker."""
+    rows = ["| broker | measure | figure | baseline (same run) | ratio | target |", "|---|---|---|---|---|---|"]
+    for name, r in per_broker.items():
+        if "skipped" in r:
+            rows.append(f"| {name} | skipped | {r['skipped']} | | | |")
+            continue
+        s = r["summary"]
+        if "ingress" in r:
+            i = r["ingress"]
+            rows.append(f"| {name} | ingress req/s | {i['receiver']['req_per_s']} | "
+                        f"bare Flask {i['bare']['req_per_s']} "
+                        f"| {i['ratio']} | >= 0.6 {_ok('ingress_ratio', s)} |")
+            rows.append(f"| {name} | ingress p50 / p99 ms | {i['receiver']['p50_ms']} / {i['receiver']['p99_ms']} | "
+                        f"{i['bare']['p50_ms']} / {i['bare']['p99_ms']} | p99 {i['p99_ratio']} | "
+                        f"<= 2 {_ok('ingress_p99_ratio', s)} |")
+        if "pipeline" in r:
+            p, noop = r["pipeline"], r["noop"]["tasks_per_s"]
+            for grain, g in p.items():
+                mark = f"{_ok('pipeline_ratio', s)}" if grain == r["grain"] else "(not chosen)"
+                rows.append(f"| {name} | pipeline events/s, grain {grain} | {g['events_per_s']} | Celery no-op "
+                            f"{noop} tasks/s | {round(g['events_per_s'] / noop, 3)} | >= 0.4 {mark} |")
+        if "latency" in r:
+            lat = r["latency"]
+            for share in ("at_25", "at_50", "at_90"):
+                point = lat[share]
+                target = f"<= 50 ms {_ok('p99_ms_half_load', s)}" if share == "at_50" else ""
+                rows.append(f"| {name} | 202 -> vendor p50 / p99 ms at {share[3:]}% ({point['rate_per_s']}/s) | "
+                            f"{point['p50_ms']} / {point['p99_ms']} | saturation {lat['saturation_per_s']}/s | | "
+                            f"{target} |")
+        if "flow" in r:
+            f = r["flow"]
+            rows.append(f"| {name} | flow-control drain/s | {f['drain_per_s']} | "
+                        f"vendor limit {f['vendor_limit_per_s']}/s "
+                        f"| {f['drain_fraction']} | >= 0.95 {_ok('drain_fraction', s)} |")
+            rows.append(f"| {name} | vendor 429s after warm-up | {f['answers_429_after_warm_up']} | "
+                        f"(all: {f['answers_429']}) | | 0 {_ok('answers_429_after_warm_up', s)} |")
+        if "memory" in r:
+            m = r["memory"]
+            for role in ("ingest_worker", "dispatch_worker", "gunicorn_worker"):
+                x = m[role]
+                rows.append(f"| {name} | RSS MB {role.replace('_', ' ')} after {m['events']:,} events | "
+                            f"{x['rss_mb_end']} (peak {x['peak_rss_mb']}) | after warm-up {x['rss_mb_after_warm_up']} "
+                            f"| {x['growth']:+.4f} | +-5% {_ok('rss_growth', s) if role == 'ingest_worker' else ''} |")
+    return "\n".join(rows)
+
+
+def _ok(key: str, s: dict[str, Any]) -> str:
+    if key not in s:
+        return ""
+    return "met" if met(key, s[key]) else "**not met**"
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "python": platform.python_version(), "load_average": os.getloadavg()}
+
+
+def versions(redis_url: str) -> dict[str, str]:
+    out = {name: version(name) for name in ("celery", "kombu", "redis", "flask", "gunicorn", "amqp")}
+    out["redis_server"] = redis.Redis.from_url(redis_url).info("server")["redis_version"]
+    try:
+        status = subprocess.run(["rabbitmqctl", "-q", "version"], capture_output=True, text=True, timeout=30)
+        out["rabbitmq_server"] = status.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        out["rabbitmq_server"] = "not available"
+    return out

@@ -1,0 +1,81 @@
+"""What the bench sends and the config it runs with.
+
+Events: Genesys trunk-down webhooks (critical: one PagerDuty trigger on ``dispatch.critical``), each with
+its own trunk id (a distinct entity and alert key) and ``X-Request-Id``, signed like the platform signs
+them. Config: a copy of ``config/`` with alert intelligence's windows at 0 (dedupe, flapping, grouping:
+a storm of distinct trunks in one unit would otherwise be grouped under one lead incident and not
+paged), the ingress rate out of the way, and the PagerDuty limit per phase (a null vendor, or the
+flow-control limit).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+from bench.load import http_request
+from switchboard.config import load_config
+from switchboard.dev_defaults import dev_environment, sandbox_vendor_environment
+from switchboard.signatures import sign_hmac
+
+ROOT = Path(__file__).resolve().parent.parent
+ALERTING_OFF = "dedupe: {window_s: 0}\nflapping: {cooldown_s: 0}\ngrouping: {window_s: 0}\n"
+PD_LIMIT_LINE = re.compile(r"^  pagerduty_events:.*\n    \{rate: [^\n]*\}\n", re.M)
+NULL_VENDOR_LIMIT = "{rate: 100000, burst: 1000, per: routing_key}"
+
+
+def flow_limit(limit: float) -> str:
+    """Our schedule at the vendor's limit, its window checked at each send."""
+    return f"{{rate: {limit}, burst: 1, per: routing_key, max_in_window: {{count: {int(limit)}, window_s: 1.0}}}}"
+
+
+def write_config(directory: Path, *, grain: str, pd_limit: str = NULL_VENDOR_LIMIT) -> Path:
+    """A copy of ``config/`` for the bench (see the module's docstring); each edit must apply."""
+    directory.mkdir(parents=True, exist_ok=True)
+    edits = {
+        "service.yaml": [(r"^pipeline_grain: \w+", f"pipeline_grain: {grain}"),
+                         (r"^ingest_max_depth: \d+", "ingest_max_depth: 10000000")],
+        "sources.yaml": [(r"ingress_rate: \{limit: \d+", "ingress_rate: {limit: 1000000")],
+        "mappings.yaml": [(r"^audit_notify_every_s: \d+", "audit_notify_every_s: 0")],
+        "routing.yaml": [(r"^    suppress_for_s: \d+\n", "")],
+    }
+    for path in (ROOT / "config").glob("*.yaml"):
+        text = path.read_text()
+        if path.name == "alerting.yaml":
+            text = ALERTING_OFF
+        if path.name == "targets.yaml":
+            text, n = PD_LIMIT_LINE.subn(f"  pagerduty_events: {pd_limit}\n", text)
+            assert n == 1, "targets.yaml: the pagerduty_events limit line moved"
+        for pattern, new in edits.get(path.name, []):
+            text, n = re.subn(pattern, new, text, flags=re.M)
+            assert n or path.name == "routing.yaml", f"{path.name}: {pattern!r} no longer matches"
+        (directory / path.name).write_text(text)
+    load_config(directory)  # fail here, not in five processes
+    return directory
+
+
+def service_env(base: dict[str, str], broker_url: str, redis_url: str, sandbox_url: str, prefix: str,
+                config_dir: Path) -> dict[str, str]:
+    """The processes' environment: brokers, the sandbox for every vendor, development secrets and keys."""
+    env = {k: v for k, v in base.items() if not k.startswith("SWITCHBOARD_")}
+    env.update({"SWITCHBOARD_BROKER_URL": broker_url, "SWITCHBOARD_REDIS_URL": redis_url,
+                "SWITCHBOARD_KEY_PREFIX": prefix, "SWITCHBOARD_CONFIG_DIR": str(config_dir)})
+    env.update(sandbox_vendor_environment(sandbox_url, {}))
+    env.update(dev_environment(load_config(config_dir), env))
+    return env
+
+
+def trunk_down_requests(env: dict[str, str], count: int) -> list[bytes]:
+    """``count`` signed trunk-down webhooks, each a new trunk and a new request id, as raw HTTP requests."""
+    secret = env["SWITCHBOARD_SECRET_GENESYS"].split(",")[0]
+    template = json.loads((ROOT / "samples" / "genesys-trunk-down.json").read_text())
+    out = []
+    for _ in range(count):
+        template["event"]["trunkId"] = f"trunk-bench-{uuid.uuid4().hex[:12]}"
+        body = json.dumps(template).encode()
+        out.append(http_request("/webhooks/genesys", body, {
+            "Content-Type": "application/json", "X-Genesys-Signature": sign_hmac(body, secret),
+            "X-Request-Id": uuid.uuid4().hex}))
+    return out
