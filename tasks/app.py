@@ -81,6 +81,10 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         task_retry_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # A task's own publishes (the next link of the chain, dispatches, retries) wait out a broker restart
+        # (~30 s) rather than fail: a failed task is acknowledged and its event would stop there. The
+        # receiver publishes with retry=False and answers 503 instead.
+        task_publish_retry_policy={"max_retries": 30, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         worker_send_task_events=True,
         task_send_sent_event=True,
         task_queues=[Queue(name) for name in ALL_QUEUES],

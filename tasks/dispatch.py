@@ -31,6 +31,7 @@ from switchboard.payloads.fallback import credential_text, dead_letter_text
 from tasks.actions import Prepared, Slowed, prepare, vendor_of
 from tasks.app import app
 from tasks.runtime import runtime
+from tasks.store_outage import STORE_DOWN, requeue_after_outage
 
 log = logging.getLogger("switchboard.dispatch")
 MAX_COUNTDOWN_S = 300  # longer waits belong in the deferral store, not in broker ETAs (DESIGN.md)
@@ -47,6 +48,12 @@ def finish(event_id: str, target: str, result: str, detail: str) -> None:
     rt = runtime()
     if rt.ledger.finish_target(event_id, target, result, detail) > 0:
         return
+    settle(event_id)
+
+
+def settle(event_id: str) -> None:
+    """Every target has finished: set the event's one outcome from their results."""
+    rt = runtime()
     results = rt.ledger.target_results(event_id)
     failed = sorted(t for t, r in results.items() if r["result"] != "dispatched")
     if failed:
@@ -100,7 +107,10 @@ def dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt: 
     this run holds a reserved rate-limit slot (a rate-limit wait is not an attempt)."""
     with log_context(event_id=alert["event_id"], alert_key=alert.get("alert_key"), source=alert.get("source"),
                      target=route["target"]):
-        return _dispatch(self, alert, route, attempt, slot)
+        try:
+            return _dispatch(self, alert, route, attempt, slot)
+        except STORE_DOWN as exc:  # failing would ack the message: hand it back instead
+            requeue_after_outage(exc, runtime().redis.ping)
 
 
 def _throttle(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int) -> None:
@@ -155,6 +165,7 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
     if state == DONE:
         DISPATCH_ATTEMPTS.labels(target, "already-dispatched").inc()
         rt.ledger.stage(event_id, stage, started, 0.0, result="already-dispatched")
+        _record_if_missing(rt, event_id, target)
         return "already-dispatched"
     cfg = rt.config.targets[target]
     ttl = rt.config.service["ledger_ttl_s"]
@@ -217,6 +228,15 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
     log.info("dispatched event %s to %s (%s)", event_id, target, prepared.action.split(" (")[0],
              extra={"stage": stage, "outcome": "dispatched", "duration_ms": round((time.time() - started) * 1000, 3)})
     return "dispatched"
+
+
+def _record_if_missing(rt: Any, event_id: str, target: str) -> None:
+    """An earlier run was killed (or lost Redis) between marking the target done and recording it in the
+    ledger: record it now, or the event would never reach its outcome."""
+    if target not in rt.ledger.target_results(event_id):
+        finish(event_id, target, "dispatched", "recorded on redelivery")
+    elif rt.ledger.outcome(event_id) is None and int(rt.redis.hget(rt.keys.ledger(event_id), "pending") or 0) <= 0:
+        settle(event_id)
 
 
 class _Verified(dict):

@@ -21,6 +21,7 @@ from switchboard.stages.route import route
 from tasks.app import app
 from tasks.enrichment import enrich_stage  # the pure enrich + its CRM cache and config audit
 from tasks.runtime import runtime
+from tasks.store_outage import STORE_DOWN, requeue_after_outage
 
 log = logging.getLogger("switchboard.pipeline")
 STAGES = {"normalize": normalize, "dedupe": dedupe, "enrich": enrich_stage, "gate": gate, "route": route}
@@ -42,6 +43,8 @@ def _run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
     started = time.time()
     try:
         result = STAGES[name](data, rt.stage_context())
+    except STORE_DOWN:
+        raise  # not the event's fault: the task hands its message back (run_guarded)
     except Exception as exc:
         # A bug or an unexpected payload must not lose the event: it ends dead-lettered, with the error.
         log.exception("stage %s failed for event %s", name, event_id)
@@ -90,7 +93,7 @@ def fan_out(alert: dict[str, Any]) -> None:
 def _make_stage_task(name: str) -> Any:
     @app.task(name=f"switchboard.stage.{name}")
     def stage_task(data: dict[str, Any]) -> dict[str, Any]:
-        return run_stage(name, data)
+        return run_guarded(lambda: run_stage(name, data))
 
     stage_task.__doc__ = f"Pipeline stage {name!r} (see switchboard.stages.{name})."
     return stage_task
@@ -102,7 +105,18 @@ stage_tasks = {name: _make_stage_task(name) for name in STAGE_ORDER}
 @app.task(name="switchboard.ingest")
 def ingest(envelope: dict[str, Any]) -> dict[str, Any]:
     """Every stage in one task (grain "fused"); each is still timed and traced by name."""
-    data = envelope
-    for name in STAGE_ORDER:
-        data = run_stage(name, data)
-    return data
+    def run_all() -> dict[str, Any]:
+        data = envelope
+        for name in STAGE_ORDER:
+            data = run_stage(name, data)
+        return data
+    return run_guarded(run_all)
+
+
+def run_guarded(body: Any) -> dict[str, Any]:
+    """Run a stage task's body; if Redis is unreachable, the message goes back to the broker (a failed
+    task would be acknowledged and its event never reach an outcome). Stages are safe to run again."""
+    try:
+        return body()
+    except STORE_DOWN as exc:
+        requeue_after_outage(exc, runtime().redis.ping)
