@@ -68,7 +68,7 @@ def trace(event_id: str) -> None:
     found = ledger.trace(event_id)
     if found is None:
         raise click.ClickException(f"no event {event_id} in the ledger (unknown, or older than its TTL)")
-    click.echo(json.dumps(found, indent=2, default=str))
+    _echo_redacted(json.dumps(found, indent=2, default=str))
 
 
 @main.command()
@@ -93,11 +93,20 @@ def send(source: str, file: Path, url: str | None, request_id: str | None) -> No
     sys.exit(0 if response.status_code in (200, 202) else 1)
 
 
+def _echo_redacted(text: str, width: int | None = None) -> None:
+    """Output that quotes payloads, vendor answers or requests (trace, dead letters, held events): phone
+    numbers, secrets, tokens and signatures masked as in the logs (``switchboard.logs.redact``). The stored
+    entries keep everything, so a replay still has what it needs."""
+    from switchboard.logs import redact
+
+    click.echo(redact(text)[:width])  # cut after masking: a cut number would no longer look like one
+
+
 def _listed_as_json_or_empty(entries: list[dict], as_json: bool, empty: str) -> bool:
     """Print ``entries`` as JSON lines, or say there are none; True if nothing is left to print."""
     if as_json:
         for entry in entries:
-            click.echo(json.dumps(entry, default=str, sort_keys=True))
+            _echo_redacted(json.dumps(entry, default=str, sort_keys=True))
         return True
     if not entries:
         click.echo(empty)
@@ -138,8 +147,8 @@ def dlq_list(as_json: bool, target: str | None, limit: int) -> None:
     click.echo(f"{'ID':<17} {'WHEN (UTC)':<19} {'TARGET':<18} {'ATT':>3}  {'EVENT':<36} ERROR")
     for e in entries:
         when = _utc(e["at"])
-        click.echo(f"{e['id']:<17} {when:<19} {e['target']:<18} {e['attempts']:>3}  {e['event_id']:<36} "
-                   f"{e['error'][:80]}")
+        _echo_redacted(f"{e['id']:<17} {when:<19} {e['target']:<18} {e['attempts']:>3}  {e['event_id']:<36} "
+                       f"{e['error']}", width=180)
     click.echo(f"{len(entries)} shown, {rt.dead_letters.depth()} in the stream")
 
 
@@ -150,7 +159,7 @@ def dlq_show(entry_id: str) -> None:
     entry = _worker_runtime().dead_letters.get(entry_id)
     if entry is None:
         raise click.ClickException(f"no dead letter {entry_id}")
-    click.echo(json.dumps(entry, indent=2, default=str, sort_keys=True))
+    _echo_redacted(json.dumps(entry, indent=2, default=str, sort_keys=True))
 
 
 @dlq.command("replay")
@@ -379,6 +388,14 @@ def config_reload() -> None:
     click.echo(f"reload requested (generation {generation}); processes look at their files within about a second "
                "(`switchboard status` shows the version each runs)")
 
+
+def _register() -> None:
+    from switchboard.cli_incidents import incidents
+
+    main.add_command(incidents)
+
+
+_register()
 
 if __name__ == "__main__":
     main()

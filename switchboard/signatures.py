@@ -24,6 +24,15 @@ def _hmac(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
+def matches_any(given: bytes, candidates: Sequence[bytes]) -> bool:
+    """Whether ``given`` equals one of ``candidates``, in constant time: ``hmac.compare_digest`` against every
+    candidate (no early exit), so the time taken tells neither the bytes that matched nor which one did."""
+    matched = False
+    for candidate in candidates:
+        matched |= hmac.compare_digest(candidate, given)
+    return matched
+
+
 def _decode(value: str, encoding: str) -> bytes:
     try:
         if encoding == "hex":
@@ -56,11 +65,7 @@ def verify_hmac_header(
     given = _decode(value, encoding)
     if len(given) != hashlib.sha256().digest_size:
         raise SignatureError("signature has the wrong length")
-    # Every secret is compared so the time taken does not tell which one matched.
-    matched = False
-    for secret in secrets:
-        matched |= hmac.compare_digest(_hmac(secret.encode(), body), given)
-    if not matched:
+    if not matches_any(given, [_hmac(secret.encode(), body) for secret in secrets]):
         raise SignatureError("signature does not match")
 
 
@@ -107,8 +112,7 @@ def verify_standard_webhooks(
             given = base64.b64decode(encoded, validate=True)
         except (ValueError, binascii.Error):
             continue
-        for candidate in expected:
-            matched |= hmac.compare_digest(candidate, given)
+        matched |= matches_any(given, expected)
     if not matched:
         raise SignatureError("no matching v1 signature")
     return msg_id
