@@ -9,6 +9,8 @@ Times are scaled down (cooldown seconds instead of minutes) through the stack's 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -186,6 +188,12 @@ def test_queue_alerts_behind_a_failed_trunk_become_one_incident(stack: dict, cle
     assert triggered == {trunk_key}
     suppressed = [t for t in traces.values() if t["outcome"] == "suppressed"]
     assert suppressed and all(f"dependency: {trunk} is firing" in t["reason"] for t in suppressed)
+    # the operator's view: the trunk's incident with the queues attached
+    out = subprocess.run([sys.executable, "-m", "switchboard.cli", "incidents", "--entity", trunk, "--json"],
+                         env=stack["env"], capture_output=True, text=True, timeout=60, check=True)
+    [incident] = json.loads(out.stdout)
+    assert incident["alert_key"] == trunk_key and incident["state"] == "detected"
+    assert set(incident["attached"]) == set(queues) and sum(incident["attached"].values()) == len(suppressed)
 
 
 def test_a_sensor_is_called_at_most_once_per_suppression_window(stack: dict, clean_sandbox) -> None:
