@@ -84,6 +84,7 @@ def check(stack: Stack, load: LoadGenerator, scenario: str) -> Report:
                        if r["json"].get("event_action") == "trigger")
     workitems = Counter(w.get("externalTag") for w in stack.sandbox.workitems())
     duplicated, resent, verified = 0, 0, 0
+    twice: list[str] = []
     for event in taken:
         trace = traces.get(event.event_id) or {}
         verified += any(s.get("result") == "verified-existing" for s in trace.get("stages", []))
@@ -94,10 +95,12 @@ def check(stack: Stack, load: LoadGenerator, scenario: str) -> Report:
         else:
             acted = workitems.get(f"switchboard:{event.event_id}:{event.target}", 0)
         duplicated += acted > 1
+        if acted > 1:
+            twice.append(f"{event.event_id} ({event.target})")
         if (result == "dispatched") != (acted >= 1):
             problems.append(f"{event.event_id} ({event.target}): ledger says {result}, vendor acted {acted} times")
     if duplicated:
-        problems.append(f"{duplicated} events made the vendor act twice")
+        problems.append(f"{duplicated} events made the vendor act twice, e.g. {twice[:3]}")
     return Report(scenario, len(load.events), len(taken), len(lost), duplicated, resent, verified,
                   {o: counts[o] for o in OUTCOMES if counts[o]},
                   {str(k): v for k, v in sorted(load.statuses().items(), key=str)},

@@ -4,6 +4,7 @@ call is in flight, and the steady load every scenario runs under."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from switchboard.waiting import wait_for
 from tests.helpers import WorkerProcess
@@ -22,7 +23,7 @@ def worker(stack: Stack, *, app: str = "tasks.app", concurrency: int = 4) -> Wor
     return process.__enter__()
 
 
-def load(url: str, stack: Stack, **overrides: float) -> LoadGenerator:
+def load(url: str, stack: Stack, **overrides: Any) -> LoadGenerator:
     options = {"rate": RATE, "max_events": MAX_EVENTS, "max_duration_s": DURATION_S, **overrides}
     return LoadGenerator(url, stack.config, **options)  # type: ignore[arg-type]
 

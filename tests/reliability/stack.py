@@ -92,8 +92,11 @@ class Stack:
 
 
 def build_stack(tmp_path: Path, kind: str, sandbox_url: str, *, redis_url: str | None = None,
-                broker_url: str | None = None, config_changes: dict | None = None, **extra_env: str) -> Stack:
-    """A fresh prefix and broker on this machine's Redis/RabbitMQ (or on the given URLs)."""
+                broker_url: str | None = None, config_changes: dict | None = None, visibility_s: int = 4,
+                **extra_env: str) -> Stack:
+    """A fresh prefix and broker on this machine's Redis/RabbitMQ (or on the given URLs). ``visibility_s``:
+    on Redis, when a message held by a killed worker comes back; it must stay above every countdown a
+    task may wait (a held countdown task would otherwise be delivered a second time while it waits)."""
     label = uuid.uuid4().hex[:8]
     cleanups: list[Any] = []
     vhost = ""
@@ -111,9 +114,8 @@ def build_stack(tmp_path: Path, kind: str, sandbox_url: str, *, redis_url: str |
     redis_url = redis_url or f"redis://127.0.0.1:{REDIS_PORT}/11"
     prefix = f"trel{label}:"
     config_dir = reliability_config(tmp_path / "config", config_changes)
-    # On Redis a message held by a killed worker comes back after the visibility timeout: short here.
     env = service_env(broker_url, redis_url, sandbox_url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
-                      SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S="4", **extra_env)
+                      SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S=str(visibility_s), **extra_env)
     sandbox = Sandbox(sandbox_url)
     sandbox.send("DELETE", "/_sandbox/requests")
     for vendor in ("pagerduty", "genesys"):

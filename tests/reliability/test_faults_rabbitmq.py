@@ -1,0 +1,50 @@
+"""Fault: RabbitMQ (the broker) goes away for our service under steady load, then comes back.
+
+Restarting the machine's RabbitMQ would break every other test using it, so the scenario takes only its
+own vhost down: ``set_vhost_limits max-connections 0`` (no new connection is admitted) and
+``close_all_connections --vhost`` (every open one - receiver publishers, worker consumers - is closed by
+the broker, as at a broker restart), held until senders have been told 503, then the limit is lifted.
+What this exercises: every client losing its connection at once and reconnecting; unacknowledged
+messages requeued by the broker and redelivered (tasks caught mid-run finish, cannot ack, and run again:
+dispatch state makes that act once); publishes refused (receiver: 503; a task's own publishes wait, see
+task_publish_retry_policy). Not exercised: loss of non-durable state inside RabbitMQ (queues are durable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from switchboard.waiting import wait_for
+from tests.helpers import ReceiverServer
+from tests.reliability.accounting import assert_holds, settle_and_check
+from tests.reliability.scenario import load, worker
+from tests.reliability.stack import build_stack, rabbitmqctl
+from vendor_sandbox.server import SandboxServer
+
+
+def test_rabbitmq_outage_under_load(fault_sandbox: SandboxServer, tmp_path: Path) -> None:
+    stack = build_stack(tmp_path, "rabbitmq", fault_sandbox.url)
+    try:
+        for vendor in ("pagerduty", "genesys"):
+            stack.sandbox.faults(vendor, latency_after_ms=100)  # tasks mid-call when the broker goes
+        with ReceiverServer(stack.env) as receiver:
+            current = worker(stack)
+            try:
+                gen = load(receiver.url, stack, max_duration_s=8, max_events=160).start()
+                wait_for(lambda: len(gen.events) >= 40, 10, 0.02, "load under way")
+                rabbitmqctl("set_vhost_limits", "-p", stack.vhost, '{"max-connections": 0}')
+                try:
+                    rabbitmqctl("close_all_connections", "--vhost", stack.vhost, "reliability: broker outage")
+                    wait_for(lambda: gen.statuses().get(503, 0) >= 5, 15, 0.05, "503 answers while the broker is away")
+                finally:
+                    rabbitmqctl("clear_vhost_limits", "-p", stack.vhost)
+                gen.join()
+                for vendor in ("pagerduty", "genesys"):
+                    stack.sandbox.send("DELETE", f"/_sandbox/faults/{vendor}")
+                report = settle_and_check(stack, gen, "RabbitMQ outage (vhost connections closed + refused)")
+            finally:
+                current.__exit__(None, None, None)
+        gen.assert_only_allowed_answers()
+        assert gen.statuses()[503] >= 5
+        assert_holds(report)
+    finally:
+        stack.close()
