@@ -1,5 +1,5 @@
 """Fault: a gunicorn worker of the receiver SIGKILLed under steady load, the receiver run as in production
-(``gunicorn webhook_app.wsgi:app``, 2 workers, as the Procfile's ``web``). The master replaces it.
+(``gunicorn webhook_app.wsgi:app`` with the Procfile's worker class, 2 workers, as its ``web``). The master replaces it.
 
 Requests the killed worker had open end without an answer (a connection reset, at most one per sender
 thread): like any platform, the load generator sends them again with the same idempotency key. Every
@@ -42,7 +42,8 @@ def gunicorn(fault_sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[Sta
     os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"])
     log = (tmp_path / "gunicorn.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                             "--timeout", "30", "--graceful-timeout", "5", "webhook_app.wsgi:app"],
+                             "--timeout", "30", "--graceful-timeout", "5",
+                             "--worker-class", "webhook_app.gunicorn_worker.DeadlineSyncWorker", "webhook_app.wsgi:app"],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
