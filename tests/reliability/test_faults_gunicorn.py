@@ -43,7 +43,8 @@ def gunicorn(fault_sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[Sta
     log = (tmp_path / "gunicorn.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                              "--timeout", "30", "--graceful-timeout", "5",
-                             "--worker-class", "webhook_app.gunicorn_worker.DeadlineSyncWorker", "webhook_app.wsgi:app"],
+                             "--worker-class", "webhook_app.gunicorn_worker.DeadlineSyncWorker",
+                             "webhook_app.wsgi:app"],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
