@@ -26,9 +26,15 @@ PD_LIMIT_LINE = re.compile(r"^  pagerduty_events:.*\n    \{rate: [^\n]*\}\n", re
 NULL_VENDOR_LIMIT = "{rate: 100000, burst: 1000, per: routing_key}"
 
 
+# Our window check is a little wider than the vendor's 1 s: a request admitted at our clock arrives a few ms
+# later at the vendor's, and a window exactly as wide would let the 51st arrive inside the vendor's second.
+WINDOW_S = 1.03
+
+
 def flow_limit(limit: float) -> str:
-    """Our schedule at the vendor's limit, its window checked at each send."""
-    return f"{{rate: {limit}, burst: 1, per: routing_key, max_in_window: {{count: {int(limit)}, window_s: 1.0}}}}"
+    """Our schedule at the vendor's limit, its window (``WINDOW_S``) checked at each send."""
+    window = f"{{count: {int(limit)}, window_s: {WINDOW_S}}}"
+    return f"{{rate: {limit}, burst: 1, per: routing_key, max_in_window: {window}}}"
 
 
 def write_config(directory: Path, *, grain: str, pd_limit: str = NULL_VENDOR_LIMIT) -> Path:

@@ -47,6 +47,17 @@ def demo() -> None:
     sys.exit(run_demo())
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Run the benchmark suite (``make bench``); options as ``python -m bench --help``."""
+    import subprocess
+
+    from switchboard.runner import ROOT
+
+    sys.exit(subprocess.call([sys.executable, "-m", "bench", *ctx.args], cwd=ROOT))
+
+
 @main.command()
 @click.option("--port", default=8900, show_default=True)
 def sandbox(port: int) -> None:

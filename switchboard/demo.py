@@ -31,6 +31,7 @@ SAMPLES = ROOT / "samples"
 METRICS_PORTS = ("INGEST_METRICS_PORT", "CRITICAL_METRICS_PORT", "DEFAULT_METRICS_PORT", "BULK_METRICS_PORT")
 TASK_NAMES = {"switchboard.stage.normalize", "switchboard.stage.dedupe", "switchboard.stage.enrich",
               "switchboard.stage.gate", "switchboard.stage.route", "switchboard.dispatch"}
+FUSED_TASK_NAMES = {"switchboard.ingest", "switchboard.dispatch"}  # service.yaml pipeline_grain: fused
 
 
 def _say(text: str) -> None:
@@ -196,7 +197,8 @@ class Demo:
             return {t["name"] for t in tasks.values() if event_id in str(t.get("args"))}
 
         try:
-            seen = wait_for(lambda: names() >= TASK_NAMES and names(), 30, 0.5, "Flower to list the event's tasks")
+            expected = FUSED_TASK_NAMES if self.config.service["pipeline_grain"] == "fused" else TASK_NAMES
+            seen = wait_for(lambda: names() >= expected and names(), 30, 0.5, "Flower to list the event's tasks")
         except Exception as exc:  # noqa: BLE001 - reported as a failed check
             seen = set()
             self.failures.append(f"Flower: {exc}")

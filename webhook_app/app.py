@@ -12,6 +12,7 @@ from dataclasses import replace
 from celery import Celery
 from flask import Flask
 
+from switchboard.admission import Gate
 from switchboard.broker import queue_depths
 from switchboard.config import Config
 from switchboard.config_watch import Watcher
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         celery=celery,
         rate_limiter=RateLimiter(client, settings.key_prefix),
         depth_guard=_depth_guard(celery, config),
+        gate=Gate(client, keys, settings.key_prefix, config.service["ledger_ttl_s"]),
         config_watch=watch,
     )
     app.before_request(lambda: _follow_config(app))
@@ -75,5 +77,7 @@ def _follow_config(app: Flask) -> None:
         return
     app.extensions["switchboard"] = replace(state, config=config,
                                             ledger=Ledger(state.redis, state.keys, config.service["ledger_ttl_s"]),
-                                            depth_guard=_depth_guard(state.celery, config))
+                                            depth_guard=_depth_guard(state.celery, config),
+                                            gate=Gate(state.redis, state.keys, state.settings.key_prefix,
+                                                      config.service["ledger_ttl_s"]))
     app.extensions[OPENAPI] = build_spec(config)

@@ -16,10 +16,11 @@ import redis
 from celery import Celery
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from switchboard.admission import Gate
 from switchboard.config import Config
 from switchboard.config_watch import Watcher
-from switchboard.idempotency import IdempotencyStore
-from switchboard.ingress_limit import DepthGuard, check_ingress
+from switchboard.idempotency import IdempotencyKey, IdempotencyStore
+from switchboard.ingress_limit import DepthGuard
 from switchboard.ledger import Ledger
 from switchboard.metrics import IDEMPOTENCY, WEBHOOKS
 from switchboard.rate_limit import RateLimiter
@@ -44,6 +45,7 @@ class ReceiverState:
     celery: Celery
     rate_limiter: RateLimiter
     depth_guard: DepthGuard
+    gate: Gate  # ingress rate + idempotency claim + ledger record, one round trip (switchboard.admission)
     # Follows config changes: webhook_app.app rebuilds this state (and what it built from config values)
     # before a request when the watcher swapped the config. None: a config given to create_app, fixed.
     config_watch: Watcher | None = None
@@ -98,35 +100,42 @@ def _receive(state: ReceiverState, source: str) -> Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     now = time.time()
     webhook_id = verify_signature(source_cfg, body, headers, state.settings.secrets(source_cfg["secrets_env"]), now)
+    # The body is parsed and validated before the gate (pure CPU) but answered after the rate verdict, so the
+    # answers keep their order while rate, idempotency claim and ledger record take one round trip.
+    invalid: Rejection | None = None
+    payload: Any = None
+    try:
+        payload = parse_json(body)
+        errors = validate_payload(source, payload, source_cfg)
+        if errors:
+            invalid = Rejection(422, {"error": "payload does not match the schema", "fields": errors})
+    except Rejection as rejection:
+        invalid = rejection
+    over = state.depth_guard.over()
+    event_id = uuid.uuid4().hex
+    keys = [] if invalid is not None else idempotency_keys(source, source_cfg, state.keys, body, headers, payload,
+                                                           webhook_id)
     try:
         rate = source_cfg["ingress_rate"]
-        wait = check_ingress(state.rate_limiter, source, rate["limit"], rate["per_seconds"])
+        verdict = state.gate.check(source, rate["limit"], rate["per_seconds"], admit=invalid is None and not over,
+                                   event_id=event_id, received_at=now, idempotency=keys)
     except redis.RedisError as exc:
         raise _unavailable(state, "state store") from exc
-    if wait:
-        raise Rejection(429, {"error": "source over its ingress rate"}, {"Retry-After": str(wait)})
-    if state.depth_guard.over():
+    if verdict.kind == "limited":
+        raise Rejection(429, {"error": "source over its ingress rate"}, {"Retry-After": str(verdict.retry_after_s)})
+    if over:
         raise Rejection(503, {"error": "ingest backlog over its bound, retry later"},
                         {"Retry-After": str(state.config.service["retry_after_s"])})
-    payload = parse_json(body)
-    errors = validate_payload(source, payload, source_cfg)
-    if errors:
-        raise Rejection(422, {"error": "payload does not match the schema", "fields": errors})
-    return _accept(state, source, source_cfg, body, headers, payload, webhook_id, now)
+    if invalid is not None:
+        raise invalid
+    IDEMPOTENCY.labels(source, "hit" if verdict.kind == "duplicate" else "miss").inc()
+    if verdict.kind == "duplicate":
+        return _answer(200, {"status": "duplicate", "event_id": verdict.earlier})
+    return _publish(state, source, keys, event_id, payload, now)
 
 
-def _accept(state: ReceiverState, source: str, source_cfg: dict[str, Any], body: bytes, headers: dict[str, str],
-            payload: dict[str, Any], webhook_id: str | None, now: float) -> Response:
-    event_id = uuid.uuid4().hex
-    keys = idempotency_keys(source, source_cfg, state.keys, body, headers, payload, webhook_id)
-    try:
-        earlier = state.idempotency.claim(keys, event_id)
-        IDEMPOTENCY.labels(source, "hit" if earlier else "miss").inc()
-        if earlier:
-            return _answer(200, {"status": "duplicate", "event_id": earlier})
-        state.ledger.accept(event_id, source, now, [k.key for k in keys])
-    except redis.RedisError as exc:
-        raise _unavailable(state, "state store") from exc
+def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
+             now: float) -> Response:
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
     try:
         ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"]).apply_async(
