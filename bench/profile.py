@@ -27,10 +27,11 @@ from bench.stack import start_gunicorn, start_redis, start_sandbox, start_worker
 FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
-def _spy(pids: list[int], seconds: float, out_dir: Path) -> list[subprocess.Popen]:
+def _spy(pids: list[int], seconds: float, out_dir: Path, gil: bool = False) -> list[subprocess.Popen]:
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    extra = ["--gil"] if gil else []  # only samples holding the GIL: CPU spent in Python, not waits
     return [subprocess.Popen([exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "250", "-f", "raw",
-                              "--nonblocking", "-o", str(out_dir / f"{pid}.txt")],
+                              "--nonblocking", *extra, "-o", str(out_dir / f"{pid}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", choices=["receiver", "pipeline"])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--grain", default="fused", choices=["fused", "chain"])
-    parser.add_argument("--broker", default="redis", choices=["redis"])
+    parser.add_argument("--gil", action="store_true", help="sample only while holding the GIL (CPU, not waits)")
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="sb-profile-"))
     redis_proc, base = start_redis(log_dir)
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             with gunicorn:
                 closed_loop(port, trunk_down_requests(env, 200), concurrency=16)
                 requests_ = trunk_down_requests(env, int(args.seconds * 1500))
-                spies = _spy(gunicorn.children(), args.seconds, log_dir)
+                spies = _spy(gunicorn.children(), args.seconds, log_dir, args.gil)
                 started = time.time()
                 while time.time() - started < args.seconds:
                     closed_loop(port, requests_[:2000], concurrency=16)
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             prefill(ctx, env, n)
             with start_worker("ingest", env, log_dir, "profile-ingest") as ingest, \
                     start_worker(DISPATCH, env, log_dir, "profile-dispatch") as dispatch:
-                spies = _spy(ingest.children() + dispatch.children(), args.seconds, log_dir)
+                spies = _spy(ingest.children() + dispatch.children(), args.seconds, log_dir, args.gil)
                 for spy in spies:
                     spy.wait(timeout=args.seconds + 60)
         print(summarize(sorted(log_dir.glob("[0-9]*.txt"))))

@@ -12,14 +12,17 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import redis
 import requests
+from celery import Celery
 
 from switchboard.runner import free_port
 from switchboard.waiting import wait_for
@@ -48,6 +51,7 @@ class Proc:
         self.name, self.cmd, self.env = name, cmd, env
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self.proc: subprocess.Popen | None = None
+        self.node = ""  # a Celery worker's node name
 
     def start(self, ready: Callable[[], bool], timeout_s: float = 60) -> Proc:
         log = self.log_path.open("ab")
@@ -183,10 +187,27 @@ def start_worker(queues: str, env: dict[str, str], log_dir: Path, name: str, con
     metrics = log_dir / f"metrics-{name}-{uuid.uuid4().hex[:6]}"
     metrics.mkdir()
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics), "SWITCHBOARD_WORKER_METRICS_PORT": str(free_port())}
-    cmd = [sys.executable, "-m", "celery", "-A", "bench.worker_app", "worker", "-Q", queues,
-           "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--concurrency", str(concurrency), "-E", "-l", "info",
-           "--without-gossip", "--without-mingle"]
+    node = f"{name}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    cmd = [sys.executable, "-m", "celery", "-A", "bench.worker_app", "worker", "-Q", queues, "-n", node,
+           "--concurrency", str(concurrency), "-E", "-l", "info", "--without-gossip", "--without-mingle"]
     proc = Proc(name, cmd, env, log_dir)
+    proc.node = node
     proc.start(lambda: " ready." in proc.log_text())
     return proc
+
+
+def pause(celery: Celery, pools: list[Proc], queues: list[str]) -> None:
+    """Stop ``pools`` consuming ``queues`` (Celery remote control), so a backlog can be built first."""
+    for queue in queues:
+        replies = celery.control.cancel_consumer(queue, destination=[p.node for p in pools], reply=True, timeout=10)
+        assert len(replies) == len(pools), f"cancel_consumer {queue}: {replies}"
+
+
+def resume(celery: Celery, pools: list[Proc], queues: list[str]) -> float:
+    """Let ``pools`` consume ``queues`` again; returns when they were told (the drain's start)."""
+    started = time.time()
+    for queue in queues:
+        replies = celery.control.add_consumer(queue, destination=[p.node for p in pools], reply=True, timeout=10)
+        assert len(replies) == len(pools), f"add_consumer {queue}: {replies}"
+    return started
 

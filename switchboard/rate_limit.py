@@ -77,6 +77,24 @@ return math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
 """
 
 
+# A critical request: peek the main schedule (KEYS[1]) and the critical lane (KEYS[2]), take whichever slot
+# comes first, in one script (one round trip, and no other worker can take the slot between peek and take).
+# ARGV: main rate, lane rate, then ARGV[3..] as _GCRA's ARGV[2..] without the mode. Returns as _GCRA.
+_CRITICAL = f"""
+local function gcra(KEYS, ARGV)
+{_GCRA}
+end
+local function call(key, rate, mode)
+  return gcra({{key}}, {{rate, ARGV[3], ARGV[4], ARGV[5], mode, ARGV[6], ARGV[7], ARGV[8]}})
+end
+local main = call(KEYS[1], ARGV[1], 'peek')
+local lane = call(KEYS[2], ARGV[2], 'peek')
+if main[1] == 1 and (lane[1] == 0 or main[2] <= lane[2]) then return call(KEYS[1], ARGV[1], 'take') end
+if lane[1] == 1 then return call(KEYS[2], ARGV[2], 'take') end
+return {{0, math.min(main[2], lane[2]), main[3]}}
+"""
+
+
 @dataclass(frozen=True)
 class Slot:
     reserved: bool   # True: go at ``wait_s``; False: nothing reserved, ask again after ``wait_s``
@@ -90,6 +108,7 @@ class RateLimiter:
         self.prefix = f"{prefix}ratelimit:"
         self._script = client.register_script(_GCRA)
         self._window = client.register_script(_WINDOW)
+        self._critical = client.register_script(_CRITICAL)
 
     def _call(self, key: str, cfg: dict[str, Any], rate: float, mode: str, horizon_s: float) -> Slot:
         reserved, wait_ms, rate_milli = self._script(keys=[self.prefix + key], args=[
@@ -104,15 +123,11 @@ class RateLimiter:
         if not critical or share <= 0:
             return self._call(main, cfg, cfg["rate"] * (1 - share), "take", cfg["horizon_s"])
         # Critical: whichever comes first, the main schedule's next slot or its own lane's (never behind bulk).
-        lane = f"{main}:critical"
-        main_rate, lane_rate = cfg["rate"] * (1 - share), cfg["rate"] * share
-        on_main = self._call(main, cfg, main_rate, "peek", cfg["horizon_s"])
-        on_lane = self._call(lane, cfg, lane_rate, "peek", cfg["horizon_s"])
-        if on_main.reserved and (not on_lane.reserved or on_main.wait_s <= on_lane.wait_s):
-            return self._call(main, cfg, main_rate, "take", cfg["horizon_s"])
-        if on_lane.reserved:
-            return self._call(lane, cfg, lane_rate, "take", cfg["horizon_s"])
-        return Slot(False, min(on_main.wait_s, on_lane.wait_s), on_main.rate)
+        keys = [self.prefix + main, f"{self.prefix}{main}:critical"]
+        reserved, wait_ms, rate_milli = self._critical(keys=keys, args=[
+            cfg["rate"] * (1 - share), cfg["rate"] * share, cfg["burst"], 1, int(cfg["horizon_s"] * 1000),
+            cfg["backoff_factor"], cfg["min_factor"], cfg["recovery_per_s"]])
+        return Slot(bool(reserved), wait_ms / 1000, rate_milli / 1000)
 
     def penalize(self, bucket: str, key: str, cfg: dict[str, Any]) -> float:
         """A vendor 429: slow both schedules down (multiplicative); they recover additively. Returns the rate."""

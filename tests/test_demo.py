@@ -21,7 +21,8 @@ def test_make_demo_passes() -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr + (ROOT / "var" / "demo-up.log").read_text()[-4000:]
     assert "demo passed" in out
-    assert "Flower lists workers ['bulk@" in out and "and 6 task kinds" in out
+    # pipeline_grain fused (config/service.yaml): switchboard.ingest and switchboard.dispatch
+    assert "Flower lists workers ['bulk@" in out and "and 2 task kinds" in out
     from switchboard.demo_scenario import DUPLICATES, FIRST_WAVE, SECOND_WAVE
 
     assert len(FIRST_WAVE) + len(SECOND_WAVE) == 10  # every sample in samples/

@@ -138,8 +138,10 @@ def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], even
              now: float) -> Response:
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
     try:
+        # argsrepr: what Flower shows as the task's arguments; Celery would repr the whole envelope per
+        # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
         ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"]).apply_async(
-            retry=False, headers={"event_id": event_id})
+            retry=False, headers={"event_id": event_id}, argsrepr=repr(({"event_id": event_id, "source": source},)))
     except Exception as exc:  # noqa: BLE001 - any publish failure: release, answer 503, lose nothing
         log.warning("publish failed for source=%s: %s", source, type(exc).__name__)
         try:
