@@ -21,7 +21,7 @@ DISPATCH_QUEUES = "dispatch.critical,dispatch.default,dispatch.bulk"
 
 
 def flow_control(ctx: BenchContext, limit: int = 50) -> dict[str, Any]:
-    n = 60 if ctx.quick else 1500
+    n = 60 if ctx.quick else 1000
     env = ctx.env(pd_limit=flow_limit(limit))
     ctx.purge()
     ctx.reset_sandbox({"limit": limit, "window_s": 1})

@@ -28,7 +28,7 @@ DISPATCH = "dispatch.critical"  # where trunk-down pages go
 def counts(ctx: BenchContext) -> dict[str, int]:
     if ctx.quick:
         return {"ingress": 200, "noop": 300, "fused": 150, "chain": 60, "latency_s": 1}
-    return {"ingress": 12000, "noop": 12000, "fused": 5000, "chain": 2500, "latency_s": 10}
+    return {"ingress": 8000, "noop": 8000, "fused": 3000, "chain": 1500, "latency_s": 8}
 
 
 def _latency_ms(replies: list[Any]) -> dict[str, float]:

@@ -105,9 +105,10 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
                         f"(all: {f['answers_429']}) | | 0 {_ok('answers_429_after_warm_up', s)} |")
         if "memory" in r:
             m = r["memory"]
+            short = f" (of {m['target_events']:,}: time budget)" if m["events"] < m["target_events"] else ""
             for role in ("ingest_worker", "dispatch_worker", "gunicorn_worker"):
                 x = m[role]
-                rows.append(f"| {name} | RSS MB {role.replace('_', ' ')} after {m['events']:,} events | "
+                rows.append(f"| {name} | RSS MB {role.replace('_', ' ')} after {m['events']:,} events{short} | "
                             f"{x['rss_mb_end']} (peak {x['peak_rss_mb']}) | after warm-up {x['rss_mb_after_warm_up']} "
                             f"| {x['growth']:+.4f} | +-5% {_ok('rss_growth', s) if role == 'ingest_worker' else ''} |")
     return "\n".join(rows)

@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +26,36 @@ ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("ingress", "pipeline", "latency", "flow", "memory")
 
 
-def run_broker(ctx: BenchContext, phases: tuple[str, ...]) -> dict[str, Any]:
-    r: dict[str, Any] = {"grain": ctx.grain}
-    timings: dict[str, float] = {}
+class Runner:
+    """Runs phases on one broker, timing each and printing its figures as they come."""
 
-    def timed(name: str, fn: Any, *args: Any) -> Any:
+    def __init__(self, ctx: BenchContext) -> None:
+        self.ctx = ctx
+        self.r: dict[str, Any] = {"grain": ctx.grain, "phase_seconds": {}}
+
+    def timed(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.time()
-        print(f"[{ctx.broker}] {name} ...", flush=True)
-        value = fn(*args)
-        timings[name] = round(time.time() - started, 1)
-        print(f"[{ctx.broker}] {name}: {json.dumps(value)}", flush=True)
+        print(f"[{self.ctx.broker}] {name} ...", flush=True)
+        value = fn(*args, **kwargs)
+        self.r["phase_seconds"][name] = round(time.time() - started, 1)
+        print(f"[{self.ctx.broker}] {name}: {json.dumps(value)}", flush=True)
         return value
 
-    if "ingress" in phases:
-        r["ingress"] = timed("ingress", ingress, ctx)
-    if "pipeline" in phases:
-        r["noop"] = timed("noop", noop_baseline, ctx)
-        grains = (ctx.grain,) if ctx.quick else ("fused", "chain")  # the grain comparison is a full run's
-        r["pipeline"] = {grain: timed(f"pipeline-{grain}", pipeline_drain, ctx, grain) for grain in grains}
-    if "latency" in phases:
-        r["latency"] = timed("latency", latency, ctx)
-    if "flow" in phases:
-        r["flow"] = timed("flow", flow_control, ctx)
-    if "memory" in phases:
-        r["memory"] = timed("memory", memory, ctx)
-    r["summary"] = summary(r)
-    r["phase_seconds"] = timings
-    return r
+    def run(self, phases: tuple[str, ...]) -> None:
+        ctx, r = self.ctx, self.r
+        if "ingress" in phases:
+            r["ingress"] = self.timed("ingress", ingress, ctx)
+        if "pipeline" in phases:
+            r["noop"] = self.timed("noop", noop_baseline, ctx)
+            grains = (ctx.grain,) if ctx.quick else ("fused", "chain")  # the grain comparison is a full run's
+            r["pipeline"] = {grain: self.timed(f"pipeline-{grain}", pipeline_drain, ctx, grain) for grain in grains}
+        if "latency" in phases:
+            r["latency"] = self.timed("latency", latency, ctx)
+        if "flow" in phases:
+            r["flow"] = self.timed("flow", flow_control, ctx)
+
+    def soak(self, deadline: float | None) -> None:
+        self.r["memory"] = self.timed("memory", memory, self.ctx, deadline=deadline)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--brokers", default="redis,rabbitmq", help="comma-separated: redis, rabbitmq")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {PHASES}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--minutes", type=float, default=19.0,
+                        help="time budget: the Redis memory soak stops starting batches after it")
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory (logs, configs)")
     args = parser.parse_args(argv)
     phases = tuple(p for p in args.phases.split(",") if p)
@@ -71,19 +77,24 @@ def main(argv: list[str] | None = None) -> int:
     sandbox_proc, sandbox_url = start_sandbox(log_dir)
     host = {"machine": machine()}
     try:
-        for broker in [b for b in args.brokers.split(",") if b]:
-            if broker == "rabbitmq" and not RabbitVhost.available():
-                results[broker] = {"skipped": "no RabbitMQ on this machine (rabbitmqctl status failed)"}
-                continue
-            db = 1 + len(results)
-            if broker == "redis":
-                ctx = BenchContext(broker, f"{redis_base}/{db + 8}", f"{redis_base}/{db}", sandbox_url, log_dir,
-                                   args.quick, grain)
-                results[broker] = run_broker(ctx, phases)
-            else:
-                with RabbitVhost() as vhost:
-                    ctx = BenchContext(broker, vhost.url, f"{redis_base}/{db}", sandbox_url, log_dir, args.quick, grain)
-                    results[broker] = run_broker(ctx, phases)
+        with ExitStack() as stack:
+            runners: dict[str, Runner] = {}
+            for db, broker in enumerate([b for b in args.brokers.split(",") if b], start=1):
+                if broker == "rabbitmq" and not RabbitVhost.available():
+                    results[broker] = {"skipped": "no RabbitMQ on this machine (rabbitmqctl status failed)"}
+                    continue
+                broker_url = f"{redis_base}/{db + 8}" if broker == "redis" else stack.enter_context(RabbitVhost()).url
+                runners[broker] = Runner(BenchContext(broker, broker_url, f"{redis_base}/{db}", sandbox_url, log_dir,
+                                                      args.quick, grain))
+            for runner in runners.values():
+                runner.run(phases)
+            if "memory" in phases:
+                # Redis soaks last: the 100,000 events get what is left of the time budget.
+                for broker in sorted(runners, key=lambda b: b == "redis"):
+                    runners[broker].soak(started + args.minutes * 60 if broker == "redis" else None)
+            for broker, runner in runners.items():
+                runner.r["summary"] = summary(runner.r)
+                results[broker] = runner.r
         info = versions(f"{redis_base}/0")
     finally:
         sandbox_proc.stop()

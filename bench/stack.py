@@ -67,7 +67,11 @@ class Proc:
             except (OSError, requests.RequestException, redis.RedisError):
                 return False
 
-        wait_for(up, timeout_s, 0.1, f"{self.name} ready")
+        try:
+            wait_for(up, timeout_s, 0.1, f"{self.name} ready")
+        except BaseException:
+            self.stop()  # a process that never became ready is not left behind
+            raise
         return self
 
     def log_text(self) -> str:
