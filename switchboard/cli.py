@@ -211,6 +211,7 @@ def dlq_purge(yes: bool) -> None:
 def status(as_json: bool) -> None:
     """Queue depths, workers, dead letters, held events and outcome counts."""
     from switchboard.broker import queue_depths
+    from switchboard.cli_status import config_audit, config_versions, echo_config_versions, echo_rate_limits
     from switchboard.rate_limit_state import read_schedules
     from tasks.app import ALL_QUEUES, app
 
@@ -229,8 +230,8 @@ def status(as_json: bool) -> None:
         report["dead_letters"] = rt.dead_letters.depth()
         report["deferred"] = rt.deferrals.depth()
         report["events"] = rt.ledger.counts()
-        report["config_versions"] = _config_versions(rt)
-        report["config_audit"] = _config_audit(rt)
+        report["config_versions"] = config_versions(rt)
+        report["config_audit"] = config_audit(rt)
         report["rate_limits"] = read_schedules(rt.redis, rt.keys.prefix, rt.config.vendors["rate_limits"])
     except Exception as exc:  # noqa: BLE001
         report["state_error"] = f"Redis unreachable: {type(exc).__name__}"
@@ -247,8 +248,8 @@ def status(as_json: bool) -> None:
     click.echo(f"dead letters: {report['dead_letters']}   held (deferred): {report['deferred']}")
     if report["events"]:
         click.echo("events: " + ", ".join(f"{k} {v}" for k, v in report["events"].items()))
-    _echo_rate_limits(report.get("rate_limits") or [])
-    _echo_config_versions(report.get("config_versions"))
+    echo_rate_limits(report.get("rate_limits") or [])
+    echo_config_versions(report.get("config_versions"))
     audit = report.get("config_audit") or {}
     if audit.get("entities"):
         click.echo(f"config audit: {audit['entities']} entities paged with the default key (most recent first):")
@@ -256,23 +257,6 @@ def status(as_json: bool) -> None:
             unit = f" unit {e['business_unit']}" if e["business_unit"] else ""
             click.echo(f"  {e['entity_id']:<32} {e['problem']:<22} {e['source']:<8}{unit} x{e['count']} "
                        f"last {_utc(e['last_seen'])}")
-
-
-def _echo_rate_limits(schedules: list[dict]) -> None:
-    if not schedules:
-        return
-    click.echo(f"{'RATE LIMIT':<20} {'SCHEDULE':<34} {'LANE':<8} {'RATE/S':>8} {'NOW/S':>8} {'FACTOR':>6} "
-               f"{'BOOKED':>8}")
-    for s in schedules:
-        click.echo(f"{s['limit']:<20} {s['key']:<34} {s['lane']:<8} {s['configured_rate']:>8g} "
-                   f"{s['effective_rate']:>8g} {s['factor']:>6g} {s['booked_ahead_s']:>7g}s")
-
-
-def _config_audit(rt) -> dict:  # noqa: ANN001 - tasks.runtime.Runtime, imported late
-    from switchboard.config_audit import ConfigAudit
-
-    audit = ConfigAudit(rt.redis, rt.keys.prefix)
-    return {"entities": audit.count(), "recent": audit.list(20)}
 
 
 @main.group()
@@ -301,28 +285,6 @@ def crm_prefetch(customer_ids: tuple[str, ...], file: Path | None) -> None:
     click.echo(f"fetched {report.found + report.unknown} ({report.found} found, {report.unknown} unknown to the "
                f"CRM), failed {len(report.failed)}" + (f": {', '.join(report.failed)}" if report.failed else ""))
     sys.exit(1 if report.failed else 0)
-
-
-def _config_versions(rt) -> dict:  # noqa: ANN001 - tasks.runtime.Runtime, imported late
-    from switchboard.config_reload import content_version
-    from switchboard.config_watch import read_versions
-
-    return {"files_here": content_version(rt.settings.config_dir),
-            "processes": read_versions(rt.redis, rt.keys.prefix)}
-
-
-def _echo_config_versions(versions: dict | None) -> None:
-    """One line per running config version: which roles run it, and whether it is the files here."""
-    if not versions:
-        return
-    by_version: dict[str, dict[str, int]] = {}
-    for p in versions["processes"]:
-        roles = by_version.setdefault(p["version"], {})
-        roles[p["role"]] = roles.get(p["role"], 0) + 1
-    click.echo(f"config files here: version {versions['files_here']}")
-    for version, roles in sorted(by_version.items()):
-        note = "" if version == versions["files_here"] else "  (differs from the files here)"
-        click.echo(f"  running {version}: " + ", ".join(f"{r} x{n}" for r, n in sorted(roles.items())) + note)
 
 
 @main.group()
