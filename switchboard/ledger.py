@@ -35,6 +35,16 @@ return 0
 """
 
 
+# Record one target's result once: a second run for the same target (two copies of one message) must not
+# count it again, or ``pending`` would reach 0 while another target is still on its way. -1: already there.
+_FINISH_TARGET = """
+if redis.call('HSETNX', KEYS[1], 'target:' .. ARGV[1], ARGV[2]) == 0 then
+  return -1
+end
+return redis.call('HINCRBY', KEYS[1], 'pending', -1)
+"""
+
+
 # Reopen one dead-lettered target for a replay: the target becomes pending again and, if the event's
 # outcome was dead_lettered, the outcome is withdrawn (its counter too) so the replay can set it anew.
 _REOPEN = """
@@ -78,6 +88,7 @@ class Ledger:
         self._set_outcome = client.register_script(_SET_OUTCOME)
         self._reopen = client.register_script(_REOPEN)
         self._withdraw = client.register_script(_WITHDRAW)
+        self._finish_target = client.register_script(_FINISH_TARGET)
 
     def accept(self, event_id: str, source: str, received_at: float, idempotency: list[str]) -> None:
         key = self.keys.ledger(event_id)
@@ -157,12 +168,10 @@ class Ledger:
         self.r.hset(self.keys.ledger(event_id), mapping={"pending": len(targets), "targets": json.dumps(targets)})
 
     def finish_target(self, event_id: str, target: str, result: str, detail: str = "") -> int:
-        """Record one target's terminal result; return how many targets are still pending."""
-        key = self.keys.ledger(event_id)
-        pipe = self.r.pipeline()
-        pipe.hset(key, f"target:{target}", json.dumps({"result": result, "detail": detail, "at": time.time()}))
-        pipe.hincrby(key, "pending", -1)
-        return int(pipe.execute()[1])
+        """Record one target's terminal result; return how many targets are still pending, or -1 if this
+        target's result was already recorded (by another run: nothing changes)."""
+        entry = json.dumps({"result": result, "detail": detail, "at": time.time()})
+        return int(self._finish_target(keys=[self.keys.ledger(event_id)], args=[target, entry]))
 
     def target_results(self, event_id: str) -> dict[str, dict[str, Any]]:
         data = self.r.hgetall(self.keys.ledger(event_id))

@@ -21,6 +21,9 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 WEBHOOKS = Counter("switchboard_webhooks", "Webhooks answered by the receiver", ["source", "status"])
 IDEMPOTENCY = Counter("switchboard_idempotency_checks", "Idempotency checks at the receiver (hit = duplicate)",
                       ["source", "result"])
+LATE_PUBLISHES = Counter("switchboard_receiver_late_publishes", "Accepted events the receiver could neither enqueue "
+                         "nor un-accept, published later from its background thread (result: published, gave_up)",
+                         ["result"])
 OUTCOMES = Counter("switchboard_outcomes", "Terminal outcomes recorded", ["outcome", "reason"])
 STAGE_SECONDS = Histogram("switchboard_stage_seconds", "Time spent in each pipeline stage", ["stage"],
                           buckets=LATENCY_BUCKETS)

@@ -15,6 +15,7 @@ from kombu import Queue
 from switchboard.config import ConfigError, load_config
 from switchboard.logs import configure as configure_logging
 from switchboard.settings import Settings, load_settings
+from tasks import kombu_fixes
 
 INGEST_QUEUE = "ingest"
 DISPATCH_QUEUES = ("dispatch.critical", "dispatch.default", "dispatch.bulk")
@@ -53,6 +54,7 @@ trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 
 
 def make_celery(settings: Settings) -> Celery:
+    kombu_fixes.apply()
     app = Celery("switchboard", set_as_current=False)
     transport_options: dict[str, object] = {}
     if settings.broker_url.startswith(("amqp", "pyamqp")):

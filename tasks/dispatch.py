@@ -25,6 +25,7 @@ from celery import Task
 from clients.http import VendorError
 from clients.oauth import CredentialError
 from switchboard.deferrals import epoch
+from switchboard.dispatch_lease import DONE, decide, held, lease_seconds
 from switchboard.logs import log_context
 from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS, RATE_LIMIT_WAITS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
@@ -35,7 +36,9 @@ from tasks.store_outage import STORE_DOWN, requeue_after_outage
 
 log = logging.getLogger("switchboard.dispatch")
 MAX_COUNTDOWN_S = 300  # longer waits belong in the deferral store, not in broker ETAs (DESIGN.md)
-DONE, INFLIGHT = "done", "inflight"
+# A run that finds another copy calling the vendor waits here this long, polling, before it comes back
+# through the broker when that call's lease ends (switchboard/dispatch_lease.py).
+TURN_INLINE_WAIT_S, TURN_POLL_S = 2.0, 0.05
 
 
 def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
@@ -46,8 +49,8 @@ def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
 def finish(event_id: str, target: str, result: str, detail: str) -> None:
     """Record the target's result; the last target to finish sets the event's one outcome."""
     rt = runtime()
-    if rt.ledger.finish_target(event_id, target, result, detail) > 0:
-        return
+    if rt.ledger.finish_target(event_id, target, result, detail) != 0:
+        return  # other targets still pending, or another run already recorded this one
     settle(event_id)
 
 
@@ -183,25 +186,30 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
     started = time.time()
     state = rt.redis.get(state_key)
     if state == DONE:
-        DISPATCH_ATTEMPTS.labels(target, "already-dispatched").inc()
-        rt.ledger.stage(event_id, stage, started, 0.0, result="already-dispatched")
-        _record_if_missing(rt, event_id, target)
-        return "already-dispatched"
+        return _already_dispatched(rt, event_id, target, started)
     cfg = rt.config.targets[target]
     ttl = rt.config.service["ledger_ttl_s"]
     if not slot:
         _throttle(self, rt, alert, route, attempt)
     prepared: Prepared | None = None
+    lease, sending = "", False
     try:
         prepared = prepare(alert, route, rt)
+        state = _wait_for_turn(self, rt, state_key, state, alert, route, attempt)
+        if state == DONE:
+            return _already_dispatched(rt, event_id, target, started)
+        _admit(self, rt, alert, route, attempt)
+        lease = held(attempt, time.time() + lease_seconds(cfg["timeout"]))
+        if not rt.lease.take(state_key, state, lease, ttl):  # another copy took it since we looked
+            lease = ""
+            _requeue_for_turn(self, rt, alert, route, attempt, 0.2)
         answer = None
-        if state is not None and state.startswith(INFLIGHT):
+        if state is not None:  # an earlier call ended or died without an answer
             answer = _after_uncertain_attempt(prepared, rt.config.on_uncertain(target))
         if answer is None:
             if prepared.overflow:
                 rt.payloads.put(alert["payload_ref"], alert)
-            _admit(self, rt, alert, route, attempt)
-            rt.redis.set(state_key, f"{INFLIGHT}:{attempt}", ex=ttl)
+            sending = True
             answer = prepared.send()
             if prepared.after is not None:
                 prepared.after()
@@ -213,8 +221,10 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
                  "occupancy")
     except VendorError as exc:
         ms = (time.time() - started) * 1000
-        if exc.status is not None:
-            rt.redis.delete(state_key)  # the vendor answered with an error: it did not act
+        if exc.status is not None and sending:
+            rt.redis.delete(state_key)  # the vendor answered our request with an error: it did not act
+        elif lease:
+            rt.lease.release_uncertain(state_key, lease, ttl)  # no answer: uncertain, but our call is over
         if isinstance(exc, CredentialError):
             credential_alert(vendor_of(cfg), exc)
         if exc.status == 429 and cfg.get("rate_limit"):
@@ -248,6 +258,39 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
     log.info("dispatched event %s to %s (%s)", event_id, target, prepared.action.split(" (")[0],
              extra={"stage": stage, "outcome": "dispatched", "duration_ms": round((time.time() - started) * 1000, 3)})
     return "dispatched"
+
+
+def _already_dispatched(rt: Any, event_id: str, target: str, started: float) -> str:
+    DISPATCH_ATTEMPTS.labels(target, "already-dispatched").inc()
+    rt.ledger.stage(event_id, f"dispatch:{target}", started, 0.0, result="already-dispatched")
+    _record_if_missing(rt, event_id, target)
+    return "already-dispatched"
+
+
+def _wait_for_turn(self: Task, rt: Any, state_key: str, state: str | None, alert: dict[str, Any],
+                   route: dict[str, Any], attempt: int) -> str | None:
+    """The dispatch state once no other run is calling the vendor for this target: absent, ``done``, or an
+    ended/expired lease. A live lease is waited for here briefly, then by coming back when it ends."""
+    deadline = time.monotonic() + TURN_INLINE_WAIT_S
+    turn = decide(state, time.time())
+    while turn.kind == "wait":
+        if time.monotonic() >= deadline:
+            _requeue_for_turn(self, rt, alert, route, attempt, turn.wait_s)
+        time.sleep(min(TURN_POLL_S, turn.wait_s))
+        state = rt.redis.get(state_key)
+        turn = decide(state, time.time())
+    return state
+
+
+def _requeue_for_turn(self: Task, rt: Any, alert: dict[str, Any], route: dict[str, Any], attempt: int,
+                      wait_s: float) -> None:
+    """Another copy of this dispatch holds the vendor call: come back when its lease ends (no attempt spent)."""
+    target = route["target"]
+    DISPATCH_ATTEMPTS.labels(target, "waited-for-another-copy").inc()
+    rt.ledger.stage(alert["event_id"], f"wait:{target}", time.time(), 0.0,
+                    result="another copy of this dispatch is calling the vendor", retry_in_s=round(wait_s, 3))
+    raise self.retry(countdown=min(wait_s + random.uniform(0, 0.2), MAX_COUNTDOWN_S),
+                     kwargs={"attempt": attempt, "slot": False})
 
 
 def _record_if_missing(rt: Any, event_id: str, target: str) -> None:

@@ -15,6 +15,7 @@ from switchboard.config import Config
 from switchboard.config_watch import process_watcher
 from switchboard.dead_letters import DeadLetters
 from switchboard.deferrals import Deferrals
+from switchboard.dispatch_lease import DispatchLease
 from switchboard.incidents import IncidentStore
 from switchboard.ledger import Ledger
 from switchboard.payload_store import PayloadStore
@@ -40,6 +41,10 @@ class Runtime:
     @cached_property
     def vendors(self) -> Vendors:
         return Vendors(self.settings, self.config, self.redis)
+
+    @cached_property
+    def lease(self) -> DispatchLease:
+        return DispatchLease(self.redis)
 
     @cached_property
     def incidents(self) -> IncidentStore:

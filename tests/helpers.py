@@ -102,6 +102,16 @@ class ReceiverServer:
         self.server.server_close()
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if it has not ended within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class WorkerProcess:
     """A real ``celery worker`` subprocess consuming every Switchboard queue."""
 
@@ -135,10 +145,5 @@ class WorkerProcess:
         if self.proc.poll() is not None:
             self.log.close()
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()

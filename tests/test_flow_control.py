@@ -19,6 +19,7 @@ import pytest
 import redis
 import requests
 
+from bench.flow import max_in_any_second
 from switchboard.broker import queue_depths
 from switchboard.ledger import Ledger
 from switchboard.runner import free_port
@@ -115,16 +116,6 @@ def _queue_breach() -> tuple[str, bytes]:
     return "cxone", json.dumps(body).encode()
 
 
-def _max_in_any_second(times: list[float]) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 @pytest.mark.slow
 def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: dict) -> None:
     sb = flow_stack["sandbox"]
@@ -143,7 +134,7 @@ def test_5000_events_drain_at_the_vendor_limit_without_exceeding_it(flow_stack: 
     accepted = [c["at"] for c in calls if c["status"] == 202]
     throttled = [c for c in calls if c["status"] == 429]
     assert len(accepted) == 5000
-    assert _max_in_any_second([c["at"] for c in calls]) <= VENDOR_LIMIT  # never more than the limit
+    assert max_in_any_second([c["at"] for c in calls]) <= VENDOR_LIMIT  # never more than the limit
     assert len(throttled) <= 5, f"{len(throttled)} answers 429"
     drain = (len(accepted) - 1) / (max(accepted) - min(accepted))
     # A floor against regressions (paced at 0.8 of the limit here, for CI's jitter); `make bench` measures the
@@ -176,4 +167,4 @@ def _critical_overtakes(flow_stack: dict, sb: Sandbox, ledger: Ledger, bulk: lis
     remaining = sum(1 for e in bulk if ledger.trace(e)["outcome"] is None)
     assert remaining > 100  # the bulk backlog was still draining behind them
     wait_for(lambda: all(ledger.trace(e)["outcome"] for e in bulk), 120, 1.0, "the bulk backlog")
-    assert _max_in_any_second([c["at"] for c in sb.requests("/v2/enqueue", rejected=True)]) <= VENDOR_LIMIT
+    assert max_in_any_second([c["at"] for c in sb.requests("/v2/enqueue", rejected=True)]) <= VENDOR_LIMIT

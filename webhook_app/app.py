@@ -24,6 +24,7 @@ from switchboard.settings import Settings, load_settings
 from switchboard.store import Keys, redis_client
 from tasks.app import INGEST_QUEUE, make_celery
 from webhook_app.health import health_bp
+from webhook_app.late_publish import LatePublisher
 from webhook_app.openapi import EXTENSION as OPENAPI
 from webhook_app.openapi import build_spec, openapi_bp
 from webhook_app.payloads import payloads_bp
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         rate_limiter=RateLimiter(client, settings.key_prefix),
         depth_guard=_depth_guard(celery, config),
         gate=Gate(client, keys, settings.key_prefix, config.service["ledger_ttl_s"]),
+        late=LatePublisher(),
         config_watch=watch,
     )
     app.before_request(lambda: _follow_config(app))

@@ -34,7 +34,9 @@ def readyz():
     except Exception as exc:  # noqa: BLE001
         checks["broker"] = f"down: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    # accepted events waiting for the broker to come back (webhook_app/late_publish.py)
+    response = jsonify(status="ready" if ready else "not ready", checks=checks,
+                       late_publishes_pending=state.late.pending())
     response.status_code = 200 if ready else 503
     if not ready:
         response.headers["Retry-After"] = str(state.config.service["retry_after_s"])

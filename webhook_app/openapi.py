@@ -69,6 +69,9 @@ class Readiness(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["ready", "not ready"]))
     checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
                          metadata={"description": 'redis and broker: "ok" or "down: <error>".'})
+    late_publishes_pending = fields.Integer(
+        required=True, metadata={"description": "Accepted events this receiver is still publishing after a broker "
+                                               "outage (never dropped; retried until the broker answers)."})
 
 
 class StoredPayload(Schema):

@@ -1,7 +1,7 @@
 """``POST /webhooks/<source>``: size (408 when the body is too slow to arrive) -> content type -> signature ->
 rate -> JSON -> schema -> idempotency -> publish (confirmed) -> 202. Answers exactly per DESIGN.md's table;
 nothing rejected is enqueued, and a failed publish releases the idempotency keys so the sender's retry is
-accepted.
+accepted (or, if the store is down too, publishes the event later: webhook_app/late_publish.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from switchboard.rate_limit import RateLimiter
 from switchboard.settings import Settings
 from switchboard.store import Keys
 from tasks.pipeline import ingest_signature
+from webhook_app.late_publish import LatePublisher
 from webhook_app.request_checks import Rejection, idempotency_keys, parse_json, verify_signature
 from webhook_app.schemas import validate_payload
 
@@ -46,6 +47,7 @@ class ReceiverState:
     rate_limiter: RateLimiter
     depth_guard: DepthGuard
     gate: Gate  # ingress rate + idempotency claim + ledger record, one round trip (switchboard.admission)
+    late: LatePublisher  # accepted events neither enqueued nor released: published when the broker is back
     # Follows config changes: webhook_app.app rebuilds this state (and what it built from config values)
     # before a request when the watcher swapped the config. None: a config given to create_app, fixed.
     config_watch: Watcher | None = None
@@ -137,18 +139,25 @@ def _receive(state: ReceiverState, source: str) -> Response:
 def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
              now: float) -> Response:
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
-    try:
+    signature = ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"])
+
+    def enqueue() -> None:
         # argsrepr: what Flower shows as the task's arguments; Celery would repr the whole envelope per
         # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
-        ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"]).apply_async(
-            retry=False, headers={"event_id": event_id}, argsrepr=repr(({"event_id": event_id, "source": source},)))
+        signature.apply_async(retry=False, headers={"event_id": event_id},
+                              argsrepr=repr(({"event_id": event_id, "source": source},)))
+
+    try:
+        enqueue()
     except Exception as exc:  # noqa: BLE001 - any publish failure: release, answer 503, lose nothing
         log.warning("publish failed for source=%s: %s", source, type(exc).__name__)
         try:
             state.idempotency.release(keys, event_id)
             state.ledger.forget(event_id)
         except redis.RedisError:
-            log.error("could not release idempotency keys of unpublished event %s", event_id)
+            # Still claimed and accepted: the sender's retry will be told "duplicate" of this event, so it
+            # must reach the broker after all (webhook_app/late_publish.py).
+            state.late.add(event_id, enqueue)
         raise _unavailable(state, "broker") from exc
     log.info("accepted webhook source=%s event_id=%s", source, event_id)
     return _answer(202, {"status": "accepted", "event_id": event_id})

@@ -18,7 +18,7 @@ import requests
 
 from switchboard.runner import free_port
 from switchboard.waiting import wait_for
-from tests.helpers import ROOT
+from tests.helpers import ROOT, stop_process
 
 _DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
@@ -57,10 +57,5 @@ class GunicornReceiver:
         return self.log_path.read_text(errors="replace")
 
     def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
