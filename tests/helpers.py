@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -140,6 +141,16 @@ class WorkerProcess:
         """SIGKILL the whole worker (main process and pool), as a crashed machine would stop."""
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
+
+    def kill_pool(self) -> int:
+        """SIGKILL every pool child (the processes running tasks), as the OOM killer would, leaving the
+        consumer process to see them lost and respawn them. Returns how many were killed."""
+        found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        children = [int(pid) for pid in found.split()]
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(children)
 
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is not None:
