@@ -7,7 +7,7 @@ publisher confirms on RabbitMQ so a 202 means the broker has the message.
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, Task
 from celery.app import trace
 from celery.signals import setup_logging
 from kombu import Queue
@@ -53,9 +53,22 @@ def _json_logs(loglevel: int | str | None = None, **_: object) -> None:
 trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 
 
+# task_retry_on_worker_lost re-publishes a task whose pool process died (OOM kill, segfault) with
+# ``countdown = task.default_retry_delay``: Celery's 180 s would hold a page for three minutes, and on Redis
+# longer than the visibility timeout the tests use. None of our own retries rely on it (each passes its
+# countdown), so it is the worker-lost delay alone.
+WORKER_LOST_RETRY_S = 1
+
+
+class SwitchboardTask(Task):
+    """Every task's base: a lost pool process's task is tried again after 1 s, not Celery's 180 s."""
+
+    default_retry_delay = WORKER_LOST_RETRY_S
+
+
 def make_celery(settings: Settings) -> Celery:
     kombu_fixes.apply()
-    app = Celery("switchboard", set_as_current=False)
+    app = Celery("switchboard", set_as_current=False, task_cls=SwitchboardTask)
     transport_options: dict[str, object] = {}
     if settings.broker_url.startswith(("amqp", "pyamqp")):
         transport_options["confirm_publish"] = True

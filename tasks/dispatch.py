@@ -30,7 +30,7 @@ from switchboard.logs import log_context
 from switchboard.metrics import DISPATCH_ATTEMPTS, END_TO_END_SECONDS, RATE_LIMIT_WAITS
 from switchboard.payloads.fallback import credential_text, dead_letter_text
 from tasks.actions import Prepared, Slowed, prepare, vendor_of
-from tasks.app import app
+from tasks.app import SwitchboardTask, app
 from tasks.runtime import runtime
 from tasks.store_outage import STORE_DOWN, requeue_after_outage
 
@@ -91,7 +91,7 @@ def credential_alert(vendor: str, error: VendorError) -> None:
                       queue="dispatch.critical").apply_async()
 
 
-class DispatchTask(Task):
+class DispatchTask(SwitchboardTask):
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         # An unexpected error (not a vendor answer) must still end in a recorded outcome.
         alert, route = args[0], args[1]
