@@ -130,4 +130,5 @@ app = make_celery(load_settings())
 app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping",
                     "tasks.reconcile",
                     "tasks.incident_updates", "tasks.worker_metrics")  # the last one serves a pool's /metrics
+app.conf.imports += ("tasks.worker_lost",)  # a task whose pool process keeps dying still ends its event
 app.conf.imports += ("tasks.config_signals",)  # live config reload: SIGHUP, polling, `switchboard config reload`

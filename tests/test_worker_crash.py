@@ -3,16 +3,19 @@ redelivered to a fresh worker, which finds what the first attempt created instea
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from switchboard.dead_letters import DeadLetters
 from switchboard.store import Keys, redis_client
 from switchboard.waiting import wait_for
 from tests.conftest import REDIS_STATE_URL, own_broker
 from tests.helpers import ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.poison_app import POISON
 from tests.posting import Sandbox, post, unique_ztp, wait_outcome
 
 WORKITEMS = "/api/v2/taskmanagement/workitems"
@@ -91,3 +94,24 @@ def test_a_copy_delivered_while_the_first_is_calling_waits_and_does_not_act_agai
     creates = [r for r in sb.requests(WORKITEMS) if r["json"] and r["json"].get("externalTag") == tag]
     assert len(creates) == 1, creates
     assert len(sb.workitems(externalTag=tag)) == 1
+
+
+def test_an_event_whose_pool_process_dies_on_every_try_is_dead_lettered(crash_stack: dict) -> None:
+    """task_retry_on_worker_lost tries again 1 s later until ingest's retries run out; then Celery acks the
+    message and only tasks/worker_lost.py stands between the event and no outcome at all."""
+    poison = unique_ztp()
+    poison["ztp_event_id"] = f"evt_{POISON}{uuid.uuid4().hex[:8]}"
+    worker = WorkerProcess(crash_stack["env"], crash_stack["logs"], queues="ingest,dispatch.default", concurrency=1)
+    worker.cmd[worker.cmd.index("tasks.app")] = "tests.poison_app"
+    with worker:
+        bad = post(crash_stack, "ztp", poison)
+        good = post(crash_stack, "ztp", unique_ztp())
+        trace = wait_outcome(crash_stack, bad, timeout=60)
+        assert wait_outcome(crash_stack, good, timeout=60)["outcome"] == "dispatched"  # the pool recovered
+    assert trace["outcome"] == "dead_lettered"
+    assert "pool process lost" in trace["reason"]
+    letters = DeadLetters(crash_stack["server"].state.redis, crash_stack["keys"]).list(10)
+    mine = [d for d in letters if d["event_id"] == bad]
+    assert len(mine) == 1 and mine[0]["target"] == "stage:ingest" and "WorkerLostError" in mine[0]["error"]
+    counts = crash_stack["server"].state.ledger.counts()
+    assert counts["accepted"] == 2 and counts["dead_lettered"] == 1 and counts["dispatched"] == 1
