@@ -25,8 +25,11 @@ WORKITEMS = "/api/v2/taskmanagement/workitems"
 def crash_stack(broker_kind: str, run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
     """Its own broker, prefix and workers (the shared pipeline worker must not take the redelivery)."""
     cleanups: list = []
-    broker = own_broker(broker_kind, 14, "crash", run_id, cleanups)
-    prefix = f"t{run_id}c{broker_kind}:"
+    # a vhost and a prefix of its own per test: a receiver may still hold a connection to a deleted vhost
+    # of the same name, and ledger counters must start at 0
+    label = uuid.uuid4().hex[:6]
+    broker = own_broker(broker_kind, 14, f"crash{label}", run_id, cleanups)
+    prefix = f"t{run_id}c{broker_kind}{label}:"
     config_dir = config_copy(tmp_path / "config")
     # On Redis a message held by a dead worker comes back after the visibility timeout: keep it short here.
     env = service_env(broker, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
