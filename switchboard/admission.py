@@ -21,9 +21,10 @@ from switchboard.ingress_limit import INGRESS_SHAPE
 from switchboard.rate_limit import _GCRA
 from switchboard.store import Keys
 
-# KEYS: ingress schedule, ledger hash, accepted counter, idempotency keys...
+# KEYS: ingress schedule, ledger hash, accepted counter, in-flight index, idempotency keys...
 # ARGV: rate, burst, decrease, floor, recovery, admit (1/0), event_id, source, received_at, idempotency json,
-#       ledger ttl, then one ttl per idempotency key.
+#       ledger ttl, body (kept until the outcome, so the stalled sweep can publish the event again), then one
+#       ttl per idempotency key.
 # Returns {"limited", wait ms} | {"passed"} | {"duplicate", earlier event id} | {"accepted"}.
 _GATE = f"""
 local function gcra(KEYS, ARGV)
@@ -36,7 +37,7 @@ local slot = gcra({{KEYS[1]}}, {{ARGV[1], ARGV[2], 1, 0, 'take', ARGV[3], ARGV[4
 if slot[1] == 0 then return {{'limited', slot[2]}} end
 if ARGV[6] ~= '1' then return {{'passed'}} end
 local idem_keys, idem_args = {{}}, {{ARGV[7]}}
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   idem_keys[#idem_keys + 1] = KEYS[i]
   idem_args[#idem_args + 1] = ARGV[i + 8]
 end
@@ -45,9 +46,10 @@ if #idem_keys > 0 then
   if earlier then return {{'duplicate', earlier}} end
 end
 redis.call('HSET', KEYS[2], 'event_id', ARGV[7], 'source', ARGV[8], 'received_at', ARGV[9],
-           'idempotency_keys', ARGV[10])
+           'idempotency_keys', ARGV[10], 'body', ARGV[12])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[11]))
 redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[4], ARGV[9], ARGV[7])
 return {{'accepted'}}
 """
 
@@ -67,16 +69,18 @@ class Gate:
         self._script = client.register_script(_GATE)
 
     def check(self, source: str, limit: int, per_seconds: int, *, admit: bool, event_id: str = "",
-              received_at: float = 0.0, idempotency: list[IdempotencyKey] | None = None) -> Verdict:
-        """Take a slot of ``source``'s ingress rate; if ``admit``, claim the keys and record ``accepted``."""
+              received_at: float = 0.0, idempotency: list[IdempotencyKey] | None = None,
+              body: bytes | str = b"") -> Verdict:
+        """Take a slot of ``source``'s ingress rate; if ``admit``, claim the keys and record ``accepted`` (with
+        ``body``, the validated JSON, and the event in the in-flight index)."""
         idem = idempotency or []
         shape = INGRESS_SHAPE
         rate = limit / per_seconds
         keys = [self.schedule_prefix + source, self.keys.ledger(event_id or "-"), self.keys.counter("accepted"),
-                *(k.key for k in idem)]
+                self.keys.inflight, *(k.key for k in idem)]
         args = [rate, max(1.0, float(limit)), shape["backoff_factor"], shape["min_factor"], shape["recovery_per_s"],
                 "1" if admit else "0", event_id, source, received_at, json.dumps([k.key for k in idem]),
-                self.ledger_ttl_s, *(k.ttl_s for k in idem)]
+                self.ledger_ttl_s, body if admit else b"", *(k.ttl_s for k in idem)]
         answer = self._script(keys=keys, args=args)
         kind = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
         if kind == "limited":

@@ -274,6 +274,11 @@ class ServiceFileSchema(_Strict):
     config_poll_s = fields.Float(load_default=5.0, validate=validate.Range(min=0, max=3600))  # 0: no polling
     reconcile_every_s = fields.Float(load_default=300.0, validate=validate.Range(min=1))
     reconcile_lookback_s = fields.Integer(load_default=86_400, validate=validate.Range(min=60))
+    # Redis broker: the stalled sweep (tasks/stalled_sweep.py). stall_after_s must exceed the longest time
+    # between an event's step and the message it publishes (a vendor call's timeout, a broker restart).
+    stall_after_s = fields.Float(load_default=120.0, validate=validate.Range(min=1))
+    stall_sweep_every_s = fields.Float(load_default=30.0, validate=validate.Range(min=0.5))
+    stall_max_sweeps = fields.Integer(load_default=3, validate=validate.Range(min=1, max=100))
 
 
 FILES: dict[str, type[Schema]] = {

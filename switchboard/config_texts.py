@@ -241,6 +241,13 @@ DESCRIPTIONS: dict[str, str] = {
                          "(REST API) and corrects drift: acknowledged/resolved by a human there, a lost resolve or "
                          "trigger re-sent through the normal dispatch path.",
     "reconcile_lookback_s": "Incidents updated within this many seconds are reconciled.",
+    "stall_after_s": "Redis broker only: an accepted event with no outcome, no step for this many seconds and no "
+                     "message left in the broker (not queued, not held by a worker) lost its message to a killed "
+                     "worker; beat's `switchboard.sweep_stalled` publishes it again. Keep it above a vendor "
+                     "call's timeout and a broker restart.",
+    "stall_sweep_every_s": "How often beat's `switchboard.sweep_stalled` runs.",
+    "stall_max_sweeps": "An event published again this many times without reaching an outcome is dead-lettered "
+                        "(replay it with `switchboard dlq replay`).",
     **WINDOWS_AND_ALERTING,
 }
 

@@ -24,11 +24,18 @@ OUTCOMES = ("dispatched", "duplicate", "suppressed", "deferred", "dead_lettered"
 # The open batch of this task (``Ledger.batched``): stage records and field writes wait in it.
 _batch: ContextVar[Any] = ContextVar("switchboard_ledger_batch", default=None)
 
-# Lua so that setting the outcome and bumping its counter happen together or not at all.
+# Lua so that setting the outcome and bumping its counter happen together or not at all. The event leaves the
+# in-flight index (KEYS[3], the stalled sweep's); what the sweep would re-publish from (the body, the routed
+# alert) is dropped once nothing can bring the event back (deferred and dead-lettered events can be released or
+# replayed: they keep it until the ledger entry expires).
 _SET_OUTCOME = """
 if redis.call('HSETNX', KEYS[1], 'outcome', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'reason', ARGV[2], 'finished_at', ARGV[3])
   redis.call('INCR', KEYS[2])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  if ARGV[1] ~= 'deferred' and ARGV[1] ~= 'dead_lettered' then
+    redis.call('HDEL', KEYS[1], 'body', 'routed')
+  end
   return 1
 end
 return 0
@@ -63,6 +70,7 @@ if redis.call('HGET', KEYS[1], 'outcome') == 'dead_lettered' then
   redis.call('DECR', KEYS[2])
 end
 redis.call('HINCRBY', KEYS[1], 'replays', 1)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 return 1
 """
 
@@ -76,6 +84,7 @@ end
 redis.call('HDEL', KEYS[1], 'outcome', 'reason', 'finished_at')
 redis.call('DECR', KEYS[2])
 redis.call('HINCRBY', KEYS[1], 'releases', 1)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 return 1
 """
 
@@ -97,6 +106,7 @@ class Ledger:
                                 "idempotency_keys": json.dumps(idempotency)})
         pipe.expire(key, self.ttl_s)
         pipe.incr(self.keys.counter("accepted"))
+        pipe.zadd(self.keys.inflight, {event_id: received_at})
         pipe.execute()
 
     def accept_internal(self, event_id: str, source: str, origin: str) -> bool:
@@ -112,6 +122,7 @@ class Ledger:
         pipe.expire(key, self.ttl_s)
         pipe.incr(self.keys.counter("accepted"))
         pipe.incr(self.keys.counter("internal"))
+        pipe.zadd(self.keys.inflight, {event_id: time.time()})
         pipe.execute()
         return True
 
@@ -120,6 +131,7 @@ class Ledger:
         pipe = self.r.pipeline()
         pipe.delete(self.keys.ledger(event_id))
         pipe.decr(self.keys.counter("accepted"))
+        pipe.zrem(self.keys.inflight, event_id)
         pipe.execute()
 
     @contextmanager
@@ -155,8 +167,14 @@ class Ledger:
         pipe = self.r.pipeline() if batch is None else batch
         pipe.rpush(key, json.dumps(entry, default=str))
         pipe.expire(key, self.ttl_s)
+        pipe.zadd(self.keys.inflight, {event_id: time.time()}, xx=True)  # progress: the stalled sweep waits anew
         if batch is None:
             pipe.execute()
+
+    def touch(self, event_id: str, pipe: Any = None) -> None:
+        """The event made progress now (only while it has no outcome): the stalled sweep leaves it alone for
+        ``stall_after_s`` more. With ``pipe``, the write joins the caller's round trip."""
+        (pipe if pipe is not None else self.r).zadd(self.keys.inflight, {event_id: time.time()}, xx=True)
 
     def set_fields(self, event_id: str, **fields: Any) -> None:
         batch = _batch.get()
@@ -182,8 +200,9 @@ class Ledger:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         self.flush()
-        recorded = bool(self._set_outcome(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
-                                          args=[outcome, reason, time.time()]))
+        recorded = bool(self._set_outcome(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}"),
+                                                self.keys.inflight],
+                                          args=[outcome, reason, time.time(), event_id]))
         if recorded:
             OUTCOMES_METRIC.labels(outcome, reason_class(reason)).inc()
         return recorded
@@ -192,13 +211,13 @@ class Ledger:
         """Make a dead-lettered target pending again for a replay; False if it was not dead-lettered.
 
         ``target=""`` reopens an event that dead-lettered in a pipeline stage (before any target)."""
-        return bool(self._reopen(keys=[self.keys.ledger(event_id), self.keys.counter("outcome:dead_lettered")],
-                                 args=[target]))
+        return bool(self._reopen(keys=[self.keys.ledger(event_id), self.keys.counter("outcome:dead_lettered"),
+                                       self.keys.inflight], args=[target, time.time(), event_id]))
 
     def withdraw_outcome(self, event_id: str, outcome: str) -> bool:
         """Take back ``outcome`` (e.g. ``deferred`` on release); False if the event no longer has it."""
-        return bool(self._withdraw(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}")],
-                                   args=[outcome]))
+        return bool(self._withdraw(keys=[self.keys.ledger(event_id), self.keys.counter(f"outcome:{outcome}"),
+                                         self.keys.inflight], args=[outcome, time.time(), event_id]))
 
     def outcome(self, event_id: str) -> str | None:
         return self.r.hget(self.keys.ledger(event_id), "outcome")

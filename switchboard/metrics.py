@@ -49,6 +49,10 @@ RECONCILE_CORRECTIONS = Counter("switchboard_reconcile_corrections",
                                 "Drift between local incident state and PagerDuty corrected by reconciliation",
                                 ["action"])
 
+STALLED_EVENTS = Counter("switchboard_stalled_events",
+                         "Accepted events whose broker message was lost (Redis broker), by what the sweep did",
+                         ["action"])
+
 _NOISE = re.compile(r"\s*(\(|:| until | after |\d{4}-\d\d-\d\d).*$")
 
 

@@ -30,6 +30,11 @@ class Keys:
     def ledger(self, event_id: str) -> str:
         return f"{self.prefix}ledger:{event_id}"
 
+    @property
+    def inflight(self) -> str:
+        """Sorted set of accepted events without an outcome yet, scored by their last step (the stalled sweep)."""
+        return f"{self.prefix}inflight"
+
     def ledger_stages(self, event_id: str) -> str:
         return f"{self.prefix}ledger:{event_id}:stages"
 

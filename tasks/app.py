@@ -7,14 +7,17 @@ publisher confirms on RabbitMQ so a 202 means the broker has the message.
 
 from __future__ import annotations
 
+import time
+
 from celery import Celery, Task
 from celery.app import trace
-from celery.signals import setup_logging
+from celery.signals import before_task_publish, setup_logging
 from kombu import Queue
 
 from switchboard.config import ConfigError, load_config
 from switchboard.logs import configure as configure_logging
 from switchboard.settings import Settings, load_settings
+from switchboard.stalled import PUBLISHED_AT
 from tasks import kombu_fixes
 
 INGEST_QUEUE = "ingest"
@@ -26,6 +29,7 @@ TASK_ROUTES = {
     "switchboard.housekeeping": {"queue": INGEST_QUEUE},
     "switchboard.release_deferred": {"queue": INGEST_QUEUE},
     "switchboard.reconcile": {"queue": INGEST_QUEUE},
+    "switchboard.sweep_stalled": {"queue": INGEST_QUEUE},
     "switchboard.incident_updates": {"queue": INGEST_QUEUE},
     # dispatch has no static queue: route picks dispatch.<priority> per target at publish time
     "switchboard.dispatch": {"queue": "dispatch.default"},
@@ -36,12 +40,24 @@ TASK_ROUTES = {
 RELEASE_EVERY_S = 2.0
 
 
-def reconcile_every_s(settings: Settings) -> float:
-    """service.yaml's ``reconcile_every_s``; its default if the config cannot be read here (workers say why)."""
+def service_setting(settings: Settings, name: str, default: float) -> float:
+    """service.yaml's ``name`` (a beat period); ``default`` if the config cannot be read here (workers say why)."""
     try:
-        return float(load_config(settings.config_dir).service["reconcile_every_s"])
+        return float(load_config(settings.config_dir).service[name])
     except (ConfigError, OSError):
-        return 300.0
+        return default
+
+
+def reconcile_every_s(settings: Settings) -> float:
+    return service_setting(settings, "reconcile_every_s", 300.0)
+
+
+@before_task_publish.connect
+def _stamp_publish_time(headers: dict | None = None, **_: object) -> None:
+    """Every task message carries when it was published: on a Redis broker the stalled sweep reads it off the
+    oldest queued message to prove an event's message is no longer queued (switchboard/stalled.py)."""
+    if headers is not None:
+        headers[PUBLISHED_AT] = time.time()
 
 
 @setup_logging.connect
@@ -82,6 +98,7 @@ def make_celery(settings: Settings) -> Celery:
         transport_options["unacked_restore_interval"] = min(10, max(1, visibility // 4))
         transport_options["unacked_restore_throttle"] = 1 if visibility < 600 else 10
     reconcile_s = reconcile_every_s(settings)
+    stall_sweep_s = service_setting(settings, "stall_sweep_every_s", 30.0)
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options,
@@ -120,6 +137,9 @@ def make_celery(settings: Settings) -> Celery:
             # Local incident state vs PagerDuty's; a pass not run before the next is due is dropped.
             "reconcile": {"task": "switchboard.reconcile", "schedule": reconcile_s,
                           "options": {"expires": reconcile_s}},
+            # Redis broker: events whose message a killed worker lost are published again (tasks/stalled_sweep.py).
+            "sweep-stalled": {"task": "switchboard.sweep_stalled", "schedule": stall_sweep_s,
+                              "options": {"expires": stall_sweep_s}},
         },
         timezone="UTC",
     )
@@ -130,5 +150,6 @@ app = make_celery(load_settings())
 app.conf.imports = ("tasks.stage_tasks", "tasks.dispatch", "tasks.notify", "tasks.deferral", "tasks.housekeeping",
                     "tasks.reconcile",
                     "tasks.incident_updates", "tasks.worker_metrics")  # the last one serves a pool's /metrics
-app.conf.imports += ("tasks.worker_lost",)  # a task whose pool process keeps dying still ends its event
+# a task whose pool process keeps dying, or whose message a killed worker lost, still ends its event
+app.conf.imports += ("tasks.worker_lost", "tasks.stalled_sweep")
 app.conf.imports += ("tasks.config_signals",)  # live config reload: SIGHUP, polling, `switchboard config reload`

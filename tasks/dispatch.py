@@ -184,7 +184,10 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
     state_key = rt.keys.dispatch_state(event_id, target)
     stage = f"dispatch:{target}"
     started = time.time()
-    state = rt.redis.get(state_key)
+    pipe = rt.redis.pipeline(transaction=False)
+    pipe.get(state_key)
+    rt.ledger.touch(event_id, pipe)  # progress, in the same round trip (the stalled sweep waits anew)
+    state = pipe.execute()[0]
     if state == DONE:
         return _already_dispatched(rt, event_id, target, started)
     cfg = rt.config.targets[target]

@@ -84,7 +84,8 @@ def fan_out(alert: dict[str, Any]) -> None:
     rt.incidents.record_delivery(alert)
     targets = [r["target"] for r in alert["routes"]]
     if rt.redis.hsetnx(rt.keys.ledger(alert["event_id"]), "pending", len(targets)):
-        rt.ledger.set_fields(alert["event_id"], targets=targets)
+        # routed: what the stalled sweep publishes again if a dispatch message is lost (tasks/stalled_sweep.py)
+        rt.ledger.set_fields(alert["event_id"], targets=targets, routed=alert)
     rt.ledger.flush()  # the stages are recorded before any dispatch can record its own
     for r in alert["routes"]:
         # argsrepr: a short form for Flower (the event id, what operators search for) instead of a repr of

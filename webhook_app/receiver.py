@@ -120,7 +120,7 @@ def _receive(state: ReceiverState, source: str) -> Response:
     try:
         rate = source_cfg["ingress_rate"]
         verdict = state.gate.check(source, rate["limit"], rate["per_seconds"], admit=invalid is None and not over,
-                                   event_id=event_id, received_at=now, idempotency=keys)
+                                   event_id=event_id, received_at=now, idempotency=keys, body=body)
     except redis.RedisError as exc:
         raise _unavailable(state, "state store") from exc
     if verdict.kind == "limited":
