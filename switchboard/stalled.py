@@ -10,8 +10,9 @@ gone before publishing it again:
   a stage, a dispatch run, a release or replay); a step publishes its next message within moments of it;
 - Redis lists are FIFO (LPUSH, BRPOP from the other end): if the oldest message still queued was
   published after the event's last step + ``stall_after_s``, every message the event published is out of
-  the queues; if it is not in the ``unacked`` hash either (held by a live worker, or waiting for the
-  visibility timeout after a crash), no copy of it exists;
+  the queues (the sweep reads a few hundred messages at the consuming end, not one: kombu hands a dead
+  worker's held messages back there, not in publish order); if it is not in the ``unacked`` hash either
+  (held by a live worker, or waiting for the visibility timeout after a crash), no copy of it exists;
 - an event that made no step for ``stall_after_s`` is also required, so the BRPOP-to-unacked window of a
   live worker (microseconds) is never mistaken for a loss.
 
@@ -57,8 +58,8 @@ def _message(raw: bytes | str) -> dict[str, Any] | None:
 
 
 def oldest_published_at(tails: Iterable[bytes | str | None]) -> float | None:
-    """The oldest publish time among the messages at the consuming end of each queue list (None if all are
-    empty). A message without the stamp (published before it existed) counts as published at 0: nothing
+    """The oldest publish time among the messages read at the consuming end of the queue lists (None if
+    there are none). A message without the stamp (published before it existed) counts as published at 0: nothing
     is swept until it has been consumed."""
     times = []
     for raw in tails:

@@ -68,7 +68,11 @@ def runtime() -> Runtime:
 
 
 def _build(config: Config) -> Runtime:
-    settings = load_settings()
+    return build_runtime(load_settings(), config)
+
+
+def build_runtime(settings: Settings, config: Config) -> Runtime:
+    """A Runtime for ``settings`` and ``config`` (tests and tools that run a task's body in their own process)."""
     client = redis_client(settings.redis_url)
     keys = Keys(settings.key_prefix)
     return Runtime(settings=settings, config=config, redis=client, keys=keys,

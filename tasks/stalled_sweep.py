@@ -27,6 +27,7 @@ from collections import Counter
 from typing import Any
 
 import redis
+from celery import Celery
 from kombu.transport.redis import Channel
 
 from switchboard.logs import log_context
@@ -49,6 +50,7 @@ from tasks.runtime import Runtime, runtime
 
 log = logging.getLogger("switchboard.stalled")
 BATCH = 500  # stalled candidates looked at per run; the rest wait for the next run
+TAIL = 200  # messages read at the consuming end of each queue list (more than a worker pool ever holds)
 
 
 def broker_client(url: str) -> redis.Redis | None:
@@ -70,12 +72,15 @@ def broker_view(client: redis.Redis) -> tuple[dict[str, float | None], set[str]]
     lists = {queue: queue_lists((queue,)) for queue in ALL_QUEUES}
     for names in lists.values():
         for name in names:
-            pipe.lindex(name, -1)  # BRPOP takes from the right: the tail is the next message out, the oldest
+            # BRPOP takes from the right: the tail holds the next messages out, the oldest. Not only the last
+            # one: kombu hands a dead worker's messages back (visibility timeout) by RPUSH, one after another,
+            # so the few at the tail can be out of publish order among themselves.
+            pipe.lrange(name, -TAIL, -1)
     pipe.hvals(Channel.unacked_key)
     *tails, unacked = pipe.execute()
     oldest, at = {}, 0
     for queue, names in lists.items():
-        oldest[queue] = oldest_published_at(tails[at:at + len(names)])
+        oldest[queue] = oldest_published_at(m for messages in tails[at:at + len(names)] for m in messages)
         at += len(names)
     return oldest, held_event_ids(unacked)
 
@@ -83,10 +88,15 @@ def broker_view(client: redis.Redis) -> tuple[dict[str, float | None], set[str]]
 @app.task(name="switchboard.sweep_stalled")
 def sweep_stalled() -> dict[str, int]:
     """One pass; returns counts per action (and skipped-* when it did not run)."""
-    rt = runtime()
     client = broker_client(app.conf.broker_url or "")
     if client is None:
         return {"skipped-broker": 1}
+    return sweep(runtime(), client, app)
+
+
+def sweep(rt: Runtime, client: redis.Redis, celery_app: Celery, now: float | None = None) -> dict[str, int]:
+    """One pass over the in-flight events with ``rt``'s store, ``client`` on the Redis broker; publishes
+    through ``celery_app``. Returns counts: held, maybe-queued and each action taken."""
     service = rt.config.service
     lock = f"{rt.keys.prefix}stalled:lock"
     if not rt.redis.set(lock, "1", nx=True, ex=max(5, int(service["stall_sweep_every_s"] * 4))):
@@ -94,7 +104,7 @@ def sweep_stalled() -> dict[str, int]:
     try:
         # The index is read before the broker: an event that steps (and publishes) in between has a newer
         # score than the cut, so it cannot be taken for lost.
-        now = time.time()
+        now = time.time() if now is None else now
         candidates = rt.redis.zrangebyscore(rt.keys.inflight, "-inf", now - service["stall_after_s"],
                                             start=0, num=BATCH, withscores=True)
         if not candidates:
@@ -105,13 +115,14 @@ def sweep_stalled() -> dict[str, int]:
             if event_id in held:
                 counts["held"] += 1
                 continue
-            counts[_handle(rt, event_id, score, now, oldest)] += 1
+            counts[_handle(rt, celery_app, event_id, score, now, oldest)] += 1
         return dict(counts)
     finally:
         rt.redis.delete(lock)
 
 
-def _handle(rt: Runtime, event_id: str, score: float, now: float, oldest: dict[str, float | None]) -> str:
+def _handle(rt: Runtime, celery_app: Celery, event_id: str, score: float, now: float,
+            oldest: dict[str, float | None]) -> str:
     record = rt.redis.hgetall(rt.keys.ledger(event_id))
     if not record:  # the ledger entry expired: nothing left to account for
         rt.redis.zrem(rt.keys.inflight, event_id)
@@ -146,10 +157,10 @@ def _handle(rt: Runtime, event_id: str, score: float, now: float, oldest: dict[s
     if decision.action == REPUBLISH_DISPATCH:
         alert = json.loads(record["routed"])
         for route in decision.routes:
-            app.signature("switchboard.dispatch", args=(alert, route), queue=f"dispatch.{route['priority']}"
-                          ).apply_async(headers={"event_id": event_id})
+            celery_app.signature("switchboard.dispatch", args=(alert, route),
+                                 queue=f"dispatch.{route['priority']}").apply_async(headers={"event_id": event_id})
     elif decision.action == REPUBLISH_INGEST:
-        ingest_signature(app, _envelope(event_id, record), service["pipeline_grain"]).apply_async(
+        ingest_signature(celery_app, _envelope(event_id, record), service["pipeline_grain"]).apply_async(
             headers={"event_id": event_id})
     return decision.action
 

@@ -16,9 +16,10 @@ from vendor_sandbox.server import SandboxServer
 RATE, MAX_EVENTS, DURATION_S = 20.0, 120, 6.0
 
 
-def worker(stack: Stack, *, app: str = "tasks.app", concurrency: int = 4) -> WorkerProcess:
-    """A started worker on every queue; ``app`` swaps the Celery app (the broken variant)."""
-    process = WorkerProcess(stack.env, stack.logs, concurrency=concurrency)
+def worker(stack: Stack, *, app: str = "tasks.app", concurrency: int = 4, beat: bool = False) -> WorkerProcess:
+    """A started worker on every queue; ``app`` swaps the Celery app (the broken variant); ``beat`` embeds
+    the scheduler (the stalled sweep, releases)."""
+    process = WorkerProcess(stack.env, stack.logs, concurrency=concurrency, beat=beat)
     process.cmd[process.cmd.index("tasks.app")] = app
     return process.__enter__()
 
