@@ -115,7 +115,8 @@ def resend(rt: Runtime, store: IncidentStore, alert_key: str, record: dict[str, 
     received_at = datetime.fromtimestamp(started, UTC).isoformat().replace("+00:00", "Z")
     alert = {**resend_alert(record["alert"], correction, event_id, received_at), "routes": routes}
     rt.ledger.accept_internal(event_id, alert.get("source") or ORIGIN, ORIGIN)
-    rt.ledger.set_fields(event_id, reconciles=record.get("event_id") or "", alert_key=alert_key)
+    # routed: what the stalled sweep publishes again should a dispatch message be lost (Redis broker)
+    rt.ledger.set_fields(event_id, reconciles=record.get("event_id") or "", alert_key=alert_key, routed=alert)
     rt.ledger.expect_targets(event_id, [r["target"] for r in routes])
     rt.ledger.stage(event_id, ORIGIN, started, (time.time() - started) * 1000, result=correction.action,
                     reason=correction.reason, vendor_status=vendor_status, local_state=record.get("state"))
