@@ -7,10 +7,13 @@ from collections.abc import Iterable
 from celery import Celery
 
 
-def queue_depths(celery_app: Celery, queues: Iterable[str]) -> dict[str, int]:
-    """Messages ready in each queue (a passive declare; a queue not declared yet counts 0)."""
+def queue_depths(celery_app: Celery, queues: Iterable[str], connect_retries: int | None = None) -> dict[str, int]:
+    """Messages ready in each queue (a passive declare; a queue not declared yet counts 0).
+    ``connect_retries``: how often to try connecting again before raising (None: kombu's default)."""
     depths: dict[str, int] = {}
     with celery_app.connection_for_read() as conn:
+        if connect_retries is not None:
+            conn.ensure_connection(max_retries=connect_retries)
         for name in queues:
             channel = conn.channel()
             try:

@@ -43,11 +43,16 @@ class DepthGuard:
     def over(self) -> bool:
         if self.max_depth <= 0:
             return False
-        with self._lock:
-            if self.clock() - self._checked_at >= self.every_s:
-                self._checked_at = self.clock()
-                try:
-                    self._depth = self.read_depth()
-                except Exception:  # noqa: BLE001 - unknown depth: let the publish itself decide (503 if down)
-                    self._depth = 0
-            return self._depth >= self.max_depth
+        # One request reads; the others meanwhile go by the last depth read rather than queue behind it (a
+        # broker that is away can take seconds to refuse, and every request would wait that long in turn).
+        if self._lock.acquire(blocking=False):
+            try:
+                if self.clock() - self._checked_at >= self.every_s:
+                    self._checked_at = self.clock()
+                    try:
+                        self._depth = self.read_depth()
+                    except Exception:  # noqa: BLE001 - unknown depth: let the publish itself decide (503 if down)
+                        self._depth = 0
+            finally:
+                self._lock.release()
+        return self._depth >= self.max_depth

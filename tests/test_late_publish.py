@@ -70,3 +70,24 @@ def test_an_event_neither_enqueued_nor_released_is_published_when_the_broker_is_
             assert _queued_event_ids(broker) == [event_id]  # queued once
             wait_for(lambda: state.late.pending() == 0, 5, 0.05, "the late publisher to finish")
             assert LATE_PUBLISHES.labels("published")._value.get() == published_before + 1
+
+
+def test_a_publish_that_timed_out_counts_as_maybe_published() -> None:
+    """kombu wraps a socket timeout (the confirm never came) in OperationalError: the receiver must then keep
+    the event accepted and publish it again, not release it (the broker may hold it)."""
+    from kombu.exceptions import OperationalError
+
+    from webhook_app.receiver import maybe_published
+
+    def wrapped(inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except OSError as exc:
+                raise OperationalError(str(exc)) from exc
+        except OperationalError as outer:
+            return outer
+
+    assert maybe_published(wrapped(TimeoutError("timed out")))
+    assert not maybe_published(wrapped(ConnectionRefusedError(111, "refused")))
+    assert not maybe_published(OperationalError("no cause"))

@@ -41,6 +41,11 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     keys = Keys(settings.key_prefix)
     app = Flask("switchboard")
     celery = make_celery(settings)
+    # One connection attempt per publish or depth check: kombu otherwise retries connecting to a broker that
+    # is away for as long as it is away (Connection.default_channel, no retry limit), holding the request past
+    # the sender's timeout (tests/reliability/test_faults_rabbitmq.py: 10 s during a node restart). The
+    # receiver answers 503 and the sender retries instead.
+    celery.conf.broker_transport_options = {**celery.conf.broker_transport_options, "max_retries": 0}
     app.extensions["switchboard"] = ReceiverState(
         settings=settings,
         config=config,
@@ -64,7 +69,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
 
 
 def _depth_guard(celery: Celery, config: Config) -> DepthGuard:
-    return DepthGuard(lambda: queue_depths(celery, [INGEST_QUEUE])[INGEST_QUEUE],
+    return DepthGuard(lambda: queue_depths(celery, [INGEST_QUEUE], connect_retries=0)[INGEST_QUEUE],
                       config.service["ingest_max_depth"], config.service["depth_check_every_s"])
 
 

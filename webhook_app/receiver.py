@@ -136,6 +136,24 @@ def _receive(state: ReceiverState, source: str) -> Response:
     return _publish(state, source, keys, event_id, payload, now)
 
 
+# A publish (socket write, then RabbitMQ's publisher confirm) that takes longer than this is given up and the
+# sender told 503: without it, a broker that stops mid-publish held the request past the sender's timeout
+# (tests/reliability/test_faults_rabbitmq.py: a 10 s hang during a node restart).
+PUBLISH_TIMEOUT_S = 2.0
+
+
+def maybe_published(exc: BaseException) -> bool:
+    """A publish that timed out (kombu wraps it in OperationalError): the message may be on the broker."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TimeoutError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
              now: float) -> Response:
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
@@ -145,12 +163,19 @@ def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], even
         # argsrepr: what Flower shows as the task's arguments; Celery would repr the whole envelope per
         # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
         signature.apply_async(retry=False, headers={"event_id": event_id},
-                              argsrepr=repr(({"event_id": event_id, "source": source},)))
+                              argsrepr=repr(({"event_id": event_id, "source": source},)),
+                              timeout=PUBLISH_TIMEOUT_S, confirm_timeout=PUBLISH_TIMEOUT_S)
 
     try:
         enqueue()
     except Exception as exc:  # noqa: BLE001 - any publish failure: release, answer 503, lose nothing
         log.warning("publish failed for source=%s: %s", source, type(exc).__name__)
+        if maybe_published(exc):
+            # The broker may have the message (its confirm did not come in time): releasing the claim would
+            # make the sender's retry a second event. Keep it accepted and publish it again when the broker
+            # answers; a second copy of one event id is harmless (every stage and dispatch expects redelivery).
+            state.late.add(event_id, enqueue)
+            raise _unavailable(state, "broker") from exc
         try:
             state.idempotency.release(keys, event_id)
             state.ledger.forget(event_id)

@@ -6,8 +6,10 @@ Also a dedicated ``redis-server`` process that a scenario may crash and restart 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,7 @@ class Stack:
     sandbox: Sandbox
     vhost: str = ""
     cleanups: list[Any] = field(default_factory=list)
+    node: Any = None  # a dedicated RabbitMQServer, when the broker is one
 
     @property
     def keys(self) -> Keys:
@@ -75,6 +78,8 @@ class Stack:
 
     def broker_messages(self) -> int:
         """Messages anywhere in the broker, ready or delivered-not-acked (so 0 means nothing can still run)."""
+        if self.node is not None:
+            return self.node.messages()
         if self.kind == "rabbitmq":
             out = rabbitmqctl("list_queues", "-p", self.vhost, "name", "messages", "--no-table-headers")
             return sum(int(line.split()[-1]) for line in out.splitlines() if line.strip())
@@ -172,3 +177,88 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class RabbitMQServer:
+    """A dedicated RabbitMQ node (``sbtest-<label>@localhost``) on free loopback ports with its own data
+    directory, so a scenario can stop and restart a real broker without touching the machine's node.
+
+    ``rabbitmq-server`` drops to the ``rabbitmq`` user when started as root, so the directory lives outside
+    pytest's (root-only) tmp tree and belongs to that user. Queues are durable and Celery's messages
+    persistent: a restart keeps what the broker had confirmed, as in production."""
+
+    def __init__(self) -> None:
+        self.label = uuid.uuid4().hex[:8]
+        self.node = f"sbtest-{self.label}@localhost"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"sb-rabbitmq-{self.label}-"))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _env(self) -> dict[str, str]:
+        d = self.dir
+        return {**os.environ, "RABBITMQ_NODENAME": self.node, "RABBITMQ_CONFIG_FILE": str(d / "rabbitmq.conf"),
+                "RABBITMQ_DIST_PORT": str(self.dist_port), "RABBITMQ_MNESIA_BASE": str(d / "mnesia"),
+                "RABBITMQ_MNESIA_DIR": str(d / "mnesia" / self.node), "RABBITMQ_LOG_BASE": str(d / "log"),
+                "RABBITMQ_FEATURE_FLAGS_FILE": str(d / "feature_flags"), "RABBITMQ_PID_FILE": str(d / "pid"),
+                "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
+                "RABBITMQ_QUORUM_DIR": str(d / "mnesia" / "quorum"),
+                "RABBITMQ_STREAM_DIR": str(d / "mnesia" / "stream"),
+                "RABBITMQ_PLUGINS_EXPAND_DIR": str(d / "plugins-expand")}
+
+    def start(self) -> RabbitMQServer:
+        exe = shutil.which("rabbitmq-server")
+        assert exe, "rabbitmq-server is not installed"
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        for sub in ("mnesia", "log"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "rabbitmq", "rabbitmq")
+            for path in self.dir.rglob("*"):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+        self.proc = subprocess.Popen([exe], env=self._env(), stdout=(self.dir / "out.log").open("ab"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._answers, 90, 0.2, f"RabbitMQ node {self.node} on {self.port}")
+        return self
+
+    def _answers(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"RabbitMQ node exited: {(self.dir / 'out.log').read_text()[-2000:]}")
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Stop the node as a restart would (the broker closes every connection, unacked messages stay queued)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        subprocess.run(["rabbitmqctl", "-q", "-n", self.node, "stop"], env=self._env(), capture_output=True,
+                       timeout=60)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(timeout=10)
+
+    def messages(self) -> int:
+        out = subprocess.run(["rabbitmqctl", "-q", "-n", self.node, "list_queues", "name", "messages",
+                              "--no-table-headers"], env=self._env(), capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+        return sum(int(line.split()[-1]) for line in out.splitlines() if line.strip())
+
+    def __enter__(self) -> RabbitMQServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

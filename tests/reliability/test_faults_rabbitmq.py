@@ -1,7 +1,11 @@
 """Fault: RabbitMQ (the broker) goes away for our service under steady load, then comes back.
 
-Restarting the machine's RabbitMQ would break every other test using it, so the scenario takes only its
-own vhost down: ``set_vhost_limits max-connections 0`` (no new connection is admitted) and
+Two scenarios. The restart: a dedicated RabbitMQ node (its own ports and data directory; restarting the
+machine's node would break every other test using it) is stopped under load, as a restart would, and
+started again on the same data once senders have been told 503: queues are durable and messages
+persistent, so what the broker confirmed is still there, and what a worker held unacknowledged is
+queued again. The vhost outage, on the machine's node: the scenario takes only its own vhost down:
+``set_vhost_limits max-connections 0`` (no new connection is admitted) and
 ``close_all_connections --vhost`` (every open one - receiver publishers, worker consumers - is closed by
 the broker, as at a broker restart), held until senders have been told 503, then the limit is lifted.
 What this exercises: every client losing its connection at once and reconnecting; unacknowledged
@@ -11,14 +15,21 @@ task_publish_retry_policy). Not exercised: loss of non-durable state inside Rabb
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from switchboard.waiting import wait_for
 from tests.helpers import ReceiverServer
 from tests.reliability.accounting import assert_holds, settle_and_check
 from tests.reliability.scenario import load, worker
-from tests.reliability.stack import build_stack, rabbitmqctl
+from tests.reliability.stack import RabbitMQServer, build_stack, rabbitmqctl
 from vendor_sandbox.server import SandboxServer
+
+log = logging.getLogger(__name__)
 
 
 def test_rabbitmq_outage_under_load(fault_sandbox: SandboxServer, tmp_path: Path) -> None:
@@ -48,3 +59,39 @@ def test_rabbitmq_outage_under_load(fault_sandbox: SandboxServer, tmp_path: Path
         assert_holds(report)
     finally:
         stack.close()
+
+
+@pytest.mark.timeout(300)
+def test_rabbitmq_restart_under_load(fault_sandbox: SandboxServer, tmp_path: Path) -> None:
+    with RabbitMQServer() as node:
+        stack = build_stack(tmp_path, "rabbitmq", fault_sandbox.url, broker_url=node.url)
+        stack.node = node
+        try:
+            for vendor in ("pagerduty", "genesys"):
+                stack.sandbox.faults(vendor, latency_after_ms=100)  # tasks mid-call when the broker goes
+            with ReceiverServer(stack.env) as receiver:
+                current = worker(stack)
+                try:
+                    gen = load(receiver.url, stack, max_duration_s=12, max_events=200).start()
+                    wait_for(lambda: len(gen.events) >= 40, 10, 0.02, "load under way")
+                    started = time.monotonic()
+                    stopping = threading.Thread(target=node.stop)  # `rabbitmqctl stop` takes seconds
+                    stopping.start()
+                    wait_for(lambda: gen.statuses().get(503, 0) >= 5, 30, 0.05, "503 answers while RabbitMQ is down")
+                    stopping.join(60)
+                    down_s = time.monotonic() - started
+                    node.start()
+                    log.warning("RabbitMQ node down for %.1f s, back after %.1f s", down_s,
+                                time.monotonic() - started)
+                    gen.join()
+                    for vendor in ("pagerduty", "genesys"):
+                        stack.sandbox.send("DELETE", f"/_sandbox/faults/{vendor}")
+                    report = settle_and_check(stack, gen, "RabbitMQ restart (dedicated node stopped and started)",
+                                              timeout=120)
+                finally:
+                    current.__exit__(None, None, None)
+        finally:
+            stack.close()
+    gen.assert_only_allowed_answers()
+    assert gen.statuses()[503] >= 5
+    assert_holds(report)
