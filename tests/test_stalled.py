@@ -5,17 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from switchboard.stalled import (
-    GIVE_UP,
-    REPUBLISH_DISPATCH,
-    REPUBLISH_INGEST,
-    SETTLE,
-    SETTLED,
-    held_event_ids,
-    oldest_published_at,
-    plan,
-    sweep_cut,
-)
+from switchboard import stalled
+from switchboard.stalled import held_event_ids, oldest_published_at, plan, sweep_cut
 
 
 def _message(event_id: str | None = None, published_at: float | None = None, body_event: str | None = None) -> str:
@@ -60,25 +51,25 @@ def test_plan_republishes_only_the_dispatches_without_a_result() -> None:
     record = {"routed": json.dumps({"event_id": "e", "routes": ROUTES}), "body": "{}",
               "target:pagerduty": json.dumps({"result": "dispatched"})}
     decided = plan(record, 3)
-    assert decided.action == REPUBLISH_DISPATCH
+    assert decided.action == stalled.REPUBLISH_DISPATCH
     assert [r["target"] for r in decided.routes] == ["genesys_workitem"]
 
 
 def test_plan_settles_an_event_whose_targets_all_finished() -> None:
     record = {"routed": json.dumps({"routes": ROUTES}),
               "target:pagerduty": "{}", "target:genesys_workitem": "{}"}
-    assert plan(record, 3).action == SETTLE
+    assert plan(record, 3).action == stalled.SETTLE
 
 
 def test_plan_republishes_the_ingest_of_an_unrouted_event() -> None:
-    assert plan({"body": '{"a": 1}'}, 3).action == REPUBLISH_INGEST
+    assert plan({"body": '{"a": 1}'}, 3).action == stalled.REPUBLISH_INGEST
 
 
 def test_plan_leaves_an_event_that_has_an_outcome() -> None:
-    assert plan({"outcome": "dispatched", "body": "{}"}, 3).action == SETTLED
+    assert plan({"outcome": "dispatched", "body": "{}"}, 3).action == stalled.SETTLED
 
 
 def test_plan_gives_up_after_max_sweeps_or_with_nothing_to_publish() -> None:
-    assert plan({"body": "{}", "sweeps": "3"}, 3).action == GIVE_UP
-    assert plan({"body": "{}", "sweeps": "2"}, 3).action == REPUBLISH_INGEST
-    assert plan({"source": "ztp"}, 3).action == GIVE_UP
+    assert plan({"body": "{}", "sweeps": "3"}, 3).action == stalled.GIVE_UP
+    assert plan({"body": "{}", "sweeps": "2"}, 3).action == stalled.REPUBLISH_INGEST
+    assert plan({"source": "ztp"}, 3).action == stalled.GIVE_UP

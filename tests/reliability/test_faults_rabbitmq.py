@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,38 +26,53 @@ import pytest
 from switchboard.waiting import wait_for
 from tests.helpers import ReceiverServer
 from tests.reliability.accounting import assert_holds, settle_and_check
+from tests.reliability.load import LoadGenerator
 from tests.reliability.scenario import load, worker
-from tests.reliability.stack import RabbitMQServer, build_stack, rabbitmqctl
+from tests.reliability.stack import RabbitMQServer, Stack, build_stack, rabbitmqctl
 from vendor_sandbox.server import SandboxServer
 
 log = logging.getLogger(__name__)
 
 
+def _outage_scenario(stack: Stack, outage: Callable[[LoadGenerator], None], name: str, *, events: int,
+                     duration_s: float, drain_s: float = 90) -> None:
+    """Steady load, ``outage`` once it is under way (it returns when the broker is back), then the invariant."""
+    for vendor in ("pagerduty", "genesys"):
+        stack.sandbox.faults(vendor, latency_after_ms=100)  # tasks mid-call when the broker goes
+    with ReceiverServer(stack.env) as receiver:
+        current = worker(stack)
+        try:
+            gen = load(receiver.url, stack, max_duration_s=duration_s, max_events=events).start()
+            wait_for(lambda: len(gen.events) >= 40, 10, 0.02, "load under way")
+            outage(gen)
+            gen.join()
+            for vendor in ("pagerduty", "genesys"):
+                stack.sandbox.send("DELETE", f"/_sandbox/faults/{vendor}")
+            report = settle_and_check(stack, gen, name, timeout=drain_s)
+        finally:
+            current.__exit__(None, None, None)
+    gen.assert_only_allowed_answers()
+    assert gen.statuses()[503] >= 5
+    assert_holds(report)
+
+
+def _told_503(gen: LoadGenerator, timeout: float) -> None:
+    wait_for(lambda: gen.statuses().get(503, 0) >= 5, timeout, 0.05, "503 answers while the broker is away")
+
+
 def test_rabbitmq_outage_under_load(fault_sandbox: SandboxServer, tmp_path: Path) -> None:
     stack = build_stack(tmp_path, "rabbitmq", fault_sandbox.url)
+
+    def vhost_outage(gen: LoadGenerator) -> None:
+        rabbitmqctl("set_vhost_limits", "-p", stack.vhost, '{"max-connections": 0}')
+        try:
+            rabbitmqctl("close_all_connections", "--vhost", stack.vhost, "reliability: broker outage")
+            _told_503(gen, 15)
+        finally:
+            rabbitmqctl("clear_vhost_limits", "-p", stack.vhost)
     try:
-        for vendor in ("pagerduty", "genesys"):
-            stack.sandbox.faults(vendor, latency_after_ms=100)  # tasks mid-call when the broker goes
-        with ReceiverServer(stack.env) as receiver:
-            current = worker(stack)
-            try:
-                gen = load(receiver.url, stack, max_duration_s=8, max_events=160).start()
-                wait_for(lambda: len(gen.events) >= 40, 10, 0.02, "load under way")
-                rabbitmqctl("set_vhost_limits", "-p", stack.vhost, '{"max-connections": 0}')
-                try:
-                    rabbitmqctl("close_all_connections", "--vhost", stack.vhost, "reliability: broker outage")
-                    wait_for(lambda: gen.statuses().get(503, 0) >= 5, 15, 0.05, "503 answers while the broker is away")
-                finally:
-                    rabbitmqctl("clear_vhost_limits", "-p", stack.vhost)
-                gen.join()
-                for vendor in ("pagerduty", "genesys"):
-                    stack.sandbox.send("DELETE", f"/_sandbox/faults/{vendor}")
-                report = settle_and_check(stack, gen, "RabbitMQ outage (vhost connections closed + refused)")
-            finally:
-                current.__exit__(None, None, None)
-        gen.assert_only_allowed_answers()
-        assert gen.statuses()[503] >= 5
-        assert_holds(report)
+        _outage_scenario(stack, vhost_outage, "RabbitMQ outage (vhost connections closed + refused)", events=160,
+                         duration_s=8)
     finally:
         stack.close()
 
@@ -66,32 +82,18 @@ def test_rabbitmq_restart_under_load(fault_sandbox: SandboxServer, tmp_path: Pat
     with RabbitMQServer() as node:
         stack = build_stack(tmp_path, "rabbitmq", fault_sandbox.url, broker_url=node.url)
         stack.node = node
+
+        def restart(gen: LoadGenerator) -> None:
+            started = time.monotonic()
+            stopping = threading.Thread(target=node.stop)  # `rabbitmqctl stop` takes seconds
+            stopping.start()
+            _told_503(gen, 30)
+            stopping.join(60)
+            down_s = time.monotonic() - started
+            node.start()
+            log.warning("RabbitMQ node down for %.1f s, back after %.1f s", down_s, time.monotonic() - started)
         try:
-            for vendor in ("pagerduty", "genesys"):
-                stack.sandbox.faults(vendor, latency_after_ms=100)  # tasks mid-call when the broker goes
-            with ReceiverServer(stack.env) as receiver:
-                current = worker(stack)
-                try:
-                    gen = load(receiver.url, stack, max_duration_s=12, max_events=200).start()
-                    wait_for(lambda: len(gen.events) >= 40, 10, 0.02, "load under way")
-                    started = time.monotonic()
-                    stopping = threading.Thread(target=node.stop)  # `rabbitmqctl stop` takes seconds
-                    stopping.start()
-                    wait_for(lambda: gen.statuses().get(503, 0) >= 5, 30, 0.05, "503 answers while RabbitMQ is down")
-                    stopping.join(60)
-                    down_s = time.monotonic() - started
-                    node.start()
-                    log.warning("RabbitMQ node down for %.1f s, back after %.1f s", down_s,
-                                time.monotonic() - started)
-                    gen.join()
-                    for vendor in ("pagerduty", "genesys"):
-                        stack.sandbox.send("DELETE", f"/_sandbox/faults/{vendor}")
-                    report = settle_and_check(stack, gen, "RabbitMQ restart (dedicated node stopped and started)",
-                                              timeout=120)
-                finally:
-                    current.__exit__(None, None, None)
+            _outage_scenario(stack, restart, "RabbitMQ restart (dedicated node stopped and started)", events=200,
+                             duration_s=12, drain_s=120)
         finally:
             stack.close()
-    gen.assert_only_allowed_answers()
-    assert gen.statuses()[503] >= 5
-    assert_holds(report)
