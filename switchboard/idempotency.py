@@ -2,7 +2,8 @@
 
 DESIGN.md's trap: a key recorded before a publish that then fails would turn the sender's retry into
 a "duplicate" and lose the event. So a claim stores the new event id under every key (only if none
-exists), and ``release`` deletes exactly the keys that still hold that event id.
+exists), and a failed publish deletes exactly the keys that still hold that event id, in the same step
+that un-accepts the event (``Ledger.unaccept``).
 """
 
 from __future__ import annotations
@@ -24,14 +25,6 @@ end
 return false
 """
 
-_RELEASE = """
-local n = 0
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then n = n + redis.call('DEL', key) end
-end
-return n
-"""
-
 
 @dataclass(frozen=True)
 class IdempotencyKey:
@@ -42,7 +35,6 @@ class IdempotencyKey:
 class IdempotencyStore:
     def __init__(self, client: redis.Redis) -> None:
         self._claim = client.register_script(_CLAIM)
-        self._release = client.register_script(_RELEASE)
 
     def claim(self, keys: list[IdempotencyKey], event_id: str) -> str | None:
         """Claim every key for ``event_id``; return the earlier event id if any key was taken."""
@@ -50,8 +42,3 @@ class IdempotencyStore:
             return None
         existing = self._claim(keys=[k.key for k in keys], args=[event_id] + [k.ttl_s for k in keys])
         return existing or None
-
-    def release(self, keys: list[IdempotencyKey], event_id: str) -> None:
-        """Forget keys that ``event_id`` claimed (its publish failed, so a retry must be accepted)."""
-        if keys:
-            self._release(keys=[k.key for k in keys], args=[event_id])

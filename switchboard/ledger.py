@@ -89,6 +89,33 @@ return 1
 """
 
 
+# The receiver's publish failed: un-accept the event (drop its record, its count, its index entry and the
+# idempotency keys it claimed, KEYS[4..]) unless a worker already took it, which means the broker had the
+# message after all (a publisher confirm lost with its connection). 1: un-accepted; 0: taken, keep it.
+_UNACCEPT = """
+if redis.call('HEXISTS', KEYS[1], 'taken') == 1 then
+  return 0
+end
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('DECR', KEYS[2])
+end
+redis.call('ZREM', KEYS[3], ARGV[1])
+for i = 4, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+return 1
+"""
+
+# A worker starts an event: only one the receiver accepted and did not un-accept (1), marked taken.
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'taken', '1')
+return 1
+"""
+
+
 class Ledger:
     def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
         self.r = client
@@ -98,6 +125,8 @@ class Ledger:
         self._reopen = client.register_script(_REOPEN)
         self._withdraw = client.register_script(_WITHDRAW)
         self._finish_target = client.register_script(_FINISH_TARGET)
+        self._unaccept = client.register_script(_UNACCEPT)
+        self._take = client.register_script(_TAKE)
 
     def accept(self, event_id: str, source: str, received_at: float, idempotency: list[str]) -> None:
         key = self.keys.ledger(event_id)
@@ -126,13 +155,15 @@ class Ledger:
         pipe.execute()
         return True
 
-    def forget(self, event_id: str) -> None:
-        """Undo ``accept`` for an event whose publish failed (the sender was told 503)."""
-        pipe = self.r.pipeline()
-        pipe.delete(self.keys.ledger(event_id))
-        pipe.decr(self.keys.counter("accepted"))
-        pipe.zrem(self.keys.inflight, event_id)
-        pipe.execute()
+    def unaccept(self, event_id: str, idempotency_keys: list[str]) -> bool:
+        """Undo ``accept`` (and the idempotency claims) for an event whose publish failed, so the sender's retry
+        is a new event; False if a worker has already taken it (the broker had it: it stays accepted)."""
+        keys = [self.keys.ledger(event_id), self.keys.counter("accepted"), self.keys.inflight, *idempotency_keys]
+        return bool(self._unaccept(keys=keys, args=[event_id]))
+
+    def take(self, event_id: str) -> bool:
+        """A worker starts ``event_id``: False if it was never accepted or was un-accepted (drop the message)."""
+        return bool(self._take(keys=[self.keys.ledger(event_id)]))
 
     @contextmanager
     def batched(self) -> Iterator[None]:

@@ -40,6 +40,11 @@ def run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
 def _run_stage(name: str, data: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
     event_id = data["event_id"]
+    if name == STAGE_ORDER[0] and not rt.ledger.take(event_id):
+        # The receiver answered 503 for it (its publish was reported failed, yet the broker had the message):
+        # the sender sends it again as a new event, so this copy must not run.
+        log.warning("event %s was not accepted (or un-accepted after a failed publish): message dropped", event_id)
+        return {"event_id": event_id, ENDED: True}
     started = time.time()
     try:
         result = STAGES[name](data, rt.stage_context())

@@ -142,18 +142,6 @@ def _receive(state: ReceiverState, source: str) -> Response:
 PUBLISH_TIMEOUT_S = 2.0
 
 
-def maybe_published(exc: BaseException) -> bool:
-    """A publish that timed out (kombu wraps it in OperationalError): the message may be on the broker."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, TimeoutError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
 def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
              now: float) -> Response:
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
@@ -168,21 +156,20 @@ def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], even
 
     try:
         enqueue()
-    except Exception as exc:  # noqa: BLE001 - any publish failure: release, answer 503, lose nothing
+    except Exception as exc:  # noqa: BLE001 - any publish failure: un-accept, answer 503, lose nothing
         log.warning("publish failed for source=%s: %s", source, type(exc).__name__)
-        if maybe_published(exc):
-            # The broker may have the message (its confirm did not come in time): releasing the claim would
-            # make the sender's retry a second event. Keep it accepted and publish it again when the broker
-            # answers; a second copy of one event id is harmless (every stage and dispatch expects redelivery).
-            state.late.add(event_id, enqueue)
-            raise _unavailable(state, "broker") from exc
+        # A failed publish may still have reached the broker (its confirm lost with the connection, or late):
+        # the event is un-accepted only if no worker took it yet, and a worker never takes an un-accepted one
+        # (Ledger.take), so a 503 means it will not run and a 202 that it will.
         try:
-            state.idempotency.release(keys, event_id)
-            state.ledger.forget(event_id)
+            unaccepted = state.ledger.unaccept(event_id, [k.key for k in keys])
         except redis.RedisError:
             # Still claimed and accepted: the sender's retry will be told "duplicate" of this event, so it
             # must reach the broker after all (webhook_app/late_publish.py).
             state.late.add(event_id, enqueue)
-        raise _unavailable(state, "broker") from exc
+            raise _unavailable(state, "broker") from exc
+        if unaccepted:
+            raise _unavailable(state, "broker") from exc
+        log.warning("event %s: its publish was reported failed but a worker already took it: accepted", event_id)
     log.info("accepted webhook source=%s event_id=%s", source, event_id)
     return _answer(202, {"status": "accepted", "event_id": event_id})
