@@ -53,6 +53,21 @@ def own_broker(kind: str, redis_db: int, label: str, run_id: str, cleanups: list
     return _broker_url("rabbitmq", label, run_id, cleanups)
 
 
+def redis_broker_env(run_id: str, redis_db: int, label: str, sandbox_url: str, config_dir: Path,
+                     cleanups: list, **extra: str) -> tuple[dict[str, str], str]:
+    """A service environment on its own Redis broker DB and key prefix (the vendor sandbox's requests cleared):
+    ``(env, broker_url)``."""
+    from tests.helpers import service_env
+    from tests.posting import Sandbox
+
+    tag = uuid.uuid4().hex[:6]
+    broker_url = own_broker("redis", redis_db, f"{label}{tag}", run_id, cleanups)
+    env = service_env(broker_url, REDIS_STATE_URL, sandbox_url, f"t{run_id}{label}{tag}:",
+                      SWITCHBOARD_CONFIG_DIR=str(config_dir), **extra)
+    Sandbox(sandbox_url).send("DELETE", "/_sandbox/requests")
+    return env, broker_url
+
+
 def _broker_url(kind: str, role: str, run_id: str, cleanups: list) -> str:
     if kind == "redis":
         db = REDIS_BROKER_DBS[role]

@@ -21,8 +21,8 @@ from switchboard.idempotency import IdempotencyKey
 from switchboard.ledger import Ledger
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
-from tests.conftest import REDIS_STATE_URL, own_broker
-from tests.helpers import ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.conftest import redis_broker_env
+from tests.helpers import ReceiverServer, WorkerProcess, config_copy
 from tests.posting import Sandbox, unique_ztp, wait_outcome
 
 
@@ -53,13 +53,8 @@ def test_unaccept_and_take_exclude_each_other(state_redis: redis.Redis, run_id: 
 @pytest.fixture
 def stack(run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
     cleanups: list = []
-    label = uuid.uuid4().hex[:6]
-    broker_url = own_broker("redis", 10, f"pubfail{label}", run_id, cleanups)
-    prefix = f"t{run_id}pf{label}:"
-    env = service_env(broker_url, REDIS_STATE_URL, sandbox.url, prefix,
-                      SWITCHBOARD_CONFIG_DIR=str(config_copy(tmp_path / "config")))
+    env, broker_url = redis_broker_env(run_id, 10, "pf", sandbox.url, config_copy(tmp_path / "config"), cleanups)
     sb = Sandbox(sandbox.url)
-    sb.send("DELETE", "/_sandbox/requests")
     with ReceiverServer(env) as server:
         yield {"env": env, "server": server, "url": server.url, "logs": tmp_path, "sandbox": sb,
                "broker": redis.Redis.from_url(broker_url)}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from switchboard.settings import load_settings
 from switchboard.waiting import wait_for
 from tasks.runtime import build_runtime
 from tasks.stalled_sweep import sweep
-from tests.conftest import REDIS_STATE_URL, own_broker
-from tests.helpers import ReceiverServer, WorkerProcess, config_copy, service_env
+from tests.conftest import redis_broker_env
+from tests.helpers import ReceiverServer, WorkerProcess, config_copy
 from tests.posting import Sandbox, post, unique_ztp, wait_outcome
 
 STALL_S = 1.0
@@ -32,13 +31,9 @@ SERVICE = [("stall_after_s: 120", f"stall_after_s: {STALL_S}"), ("stall_sweep_ev
 @pytest.fixture
 def stack(run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Iterator[dict]:
     cleanups: list = []
-    label = uuid.uuid4().hex[:6]
-    broker_url = own_broker("redis", 8, f"stalled{label}", run_id, cleanups)
-    prefix = f"t{run_id}s{label}:"
     config_dir = config_copy(tmp_path / "config", {"service.yaml": SERVICE})
-    env = service_env(broker_url, REDIS_STATE_URL, sandbox.url, prefix, SWITCHBOARD_CONFIG_DIR=str(config_dir),
-                      SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S="4")
-    Sandbox(sandbox.url).send("DELETE", "/_sandbox/requests")
+    env, broker_url = redis_broker_env(run_id, 8, "s", sandbox.url, config_dir, cleanups,
+                                       SWITCHBOARD_REDIS_VISIBILITY_TIMEOUT_S="4")
     with ReceiverServer(env) as server:
         rt = build_runtime(load_settings(env), load_config(config_dir))
         yield {"env": env, "server": server, "url": server.url, "logs": tmp_path, "rt": rt,
