@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--grain", default="fused", choices=["fused", "chain"])
     parser.add_argument("--gil", action="store_true", help="sample only while holding the GIL (CPU, not waits)")
+    parser.add_argument("--keep", type=Path, help="copy py-spy's raw stacks into this directory (for flame graphs)")
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="sb-profile-"))
     redis_proc, base = start_redis(log_dir)
@@ -105,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
                 spies = _spy(ingest.children() + dispatch.children(), args.seconds, log_dir, args.gil)
                 for spy in spies:
                     spy.wait(timeout=args.seconds + 60)
-        print(summarize(sorted(log_dir.glob("[0-9]*.txt"))))
+        raw = sorted(log_dir.glob("[0-9]*.txt"))
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for path in raw:
+                shutil.copy(path, args.keep / path.name)
+        print(summarize(raw))
     finally:
         sandbox_proc.stop()
         redis_proc.stop()

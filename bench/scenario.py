@@ -1,15 +1,20 @@
 """What the bench sends and the config it runs with.
 
 Events: Genesys trunk-down webhooks (critical: one PagerDuty trigger on ``dispatch.critical``), each with
-its own trunk id (a distinct entity and alert key) and ``X-Request-Id``, signed like the platform signs
-them. Config: a copy of ``config/`` with alert intelligence's windows at 0 (dedupe, flapping, grouping:
-a storm of distinct trunks in one unit would otherwise be grouped under one lead incident and not
-paged), the ingress rate out of the way, and the PagerDuty limit per phase (a null vendor, or the
-flow-control limit).
+its own ``X-Request-Id``, signed like the platform signs them. The trunks (entities, alert keys) cycle
+through ``BENCH_TRUNKS`` trunks mapped to the voice-network unit, as a production mapping would have them:
+an unmapped entity takes the config-audit path (a WARNING, an audit record and a chat notification per
+entity), which is the misconfiguration path, not the one to size the service by. Consecutive events are
+different trunks; a trunk fires again only ``BENCH_TRUNKS`` events later.
+Config: a copy of ``config/`` with alert intelligence's windows at 0 (dedupe, flapping, grouping: a storm
+of distinct trunks in one unit would otherwise be grouped under one lead incident and not paged), the
+ingress rate out of the way, the bench's trunks mapped, and the PagerDuty limit per phase (a null vendor,
+or the flow-control limit).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -24,6 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ALERTING_OFF = "dedupe: {window_s: 0}\nflapping: {cooldown_s: 0}\ngrouping: {window_s: 0}\n"
 PD_LIMIT_LINE = re.compile(r"^  pagerduty_events:.*\n    \{rate: [^\n]*\}\n", re.M)
 NULL_VENDOR_LIMIT = "{rate: 100000, burst: 1000, per: routing_key}"
+BENCH_TRUNKS = 4000  # more than any phase's events in flight at once; config loads in ~0.3 s with them
+_next_trunk = itertools.count()
+
+
+def bench_trunk(i: int) -> str:
+    return f"trunk-bench-{i % BENCH_TRUNKS:05d}"
 
 
 # Our window check is a little wider than the vendor's 1 s: a request admitted at our clock arrives a few ms
@@ -51,6 +62,10 @@ def write_config(directory: Path, *, grain: str, pd_limit: str = NULL_VENDOR_LIM
         text = path.read_text()
         if path.name == "alerting.yaml":
             text = ALERTING_OFF
+        if path.name == "mappings.yaml":
+            assert text.rstrip().endswith("}") and "\nentities:\n" in text, "mappings.yaml: entities no longer last"
+            text = text.rstrip("\n") + "\n" + "".join(
+                f"  {bench_trunk(i)}: {{business_unit: voice-network}}\n" for i in range(BENCH_TRUNKS))
         if path.name == "targets.yaml":
             text, n = PD_LIMIT_LINE.subn(f"  pagerduty_events: {pd_limit}\n", text)
             assert n == 1, "targets.yaml: the pagerduty_events limit line moved"
@@ -74,12 +89,13 @@ def service_env(base: dict[str, str], broker_url: str, redis_url: str, sandbox_u
 
 
 def trunk_down_requests(env: dict[str, str], count: int) -> list[bytes]:
-    """``count`` signed trunk-down webhooks, each a new trunk and a new request id, as raw HTTP requests."""
+    """``count`` signed trunk-down webhooks (the next ``count`` bench trunks, each a new request id), as raw
+    HTTP requests."""
     secret = env["SWITCHBOARD_SECRET_GENESYS"].split(",")[0]
     template = json.loads((ROOT / "samples" / "genesys-trunk-down.json").read_text())
     out = []
     for _ in range(count):
-        template["event"]["trunkId"] = f"trunk-bench-{uuid.uuid4().hex[:12]}"
+        template["event"]["trunkId"] = bench_trunk(next(_next_trunk))
         body = json.dumps(template).encode()
         out.append(http_request("/webhooks/genesys", body, {
             "Content-Type": "application/json", "X-Genesys-Signature": sign_hmac(body, secret),

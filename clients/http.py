@@ -20,6 +20,8 @@ from tenacity import RetryCallState, retry, stop_after_attempt, wait_random
 from urllib3.exceptions import NewConnectionError
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+# What requests reads from the environment on every request when ``trust_env`` is on: proxies and CA bundles.
+ENV_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle")
 
 _sessions: dict[int, requests.Session] = {}
 
@@ -30,12 +32,22 @@ def session() -> requests.Session:
     s = _sessions.get(pid)
     if s is None:
         s = requests.Session()
+        # With none of those set, reading the environment per request finds nothing and cost ~5% of a
+        # dispatch worker's CPU (bench/profile.py: Session.merge_environment_settings walks os.environ).
+        # Vendor auth is always explicit, so ~/.netrc (also skipped) is never what we want.
+        s.trust_env = uses_environment_settings()
         adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
         _sessions.clear()
         _sessions[pid] = s
     return s
+
+
+def uses_environment_settings(env: dict[str, str] | None = None) -> bool:
+    """Whether a proxy or CA-bundle variable is set, so requests must keep reading the environment."""
+    names = {k.lower() for k, v in (os.environ if env is None else env).items() if v}
+    return any(name in names for name in ENV_SETTINGS)
 
 
 @dataclass

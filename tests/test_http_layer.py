@@ -113,3 +113,24 @@ def test_post_delivered_before_the_connection_dropped_is_not_resent_in_process()
                                                json={"phoneNumber": "+15551234567"}))
     assert exc.status is None and exc.retryable is True
     assert [json.loads(body) for body in server.received] == [{"phoneNumber": "+15551234567"}]
+
+
+def test_environment_proxy_settings_are_still_honoured(sb: Sandbox, monkeypatch) -> None:
+    """The session skips reading the environment per request only when no proxy/CA variable is set."""
+    from clients import http
+
+    assert not http.uses_environment_settings({"PATH": "/bin", "HTTPS_PROXY": ""})
+    assert http.uses_environment_settings({"HTTPS_PROXY": "http://proxy:3128"})
+    assert http.uses_environment_settings({"requests_ca_bundle": "/etc/ssl/ca.pem"})
+    with socket.socket() as s:  # a proxy address where nothing listens: going through it must fail
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    url = sb.url + RESOLUTIONS
+    headers = {"X-Api-Key": creds.ORCHESTRATOR_API_KEY}
+    monkeypatch.setattr(http, "_sessions", {})
+    assert call("POST", url, timeout=(1.0, 5.0), json=resolution(), headers=headers).status_code == 200
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setattr(http, "_sessions", {})  # a new process's session reads the environment once
+    error = raises_vendor_error(lambda: call("POST", url, timeout=(1.0, 5.0), json=resolution(), headers=headers))
+    assert error.retryable and error.status is None and "network" in str(error)
