@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from bench.context import BenchContext
+from bench.cpu import cpu_ms_per_item, snapshot
 from bench.load import closed_loop, open_loop, percentile
 from bench.scenario import trunk_down_requests
 from bench.stack import pause, resume, start_gunicorn, start_worker
@@ -67,6 +68,7 @@ def noop_baseline(ctx: BenchContext) -> dict[str, Any]:
         pause(ctx.celery(), [a], ["ingest"])
         pause(ctx.celery(), [b], [DISPATCH])
         ctx.publish_noops(n, queues)
+        before = snapshot()
         started = resume(ctx.celery(), [a], ["ingest"])
         resume(ctx.celery(), [b], [DISPATCH])
         deadline = time.time() + 300
@@ -74,7 +76,8 @@ def noop_baseline(ctx: BenchContext) -> dict[str, Any]:
             assert time.time() < deadline, "no-op backlog not drained in 300 s"
             time.sleep(0.02)
         ended = time.time()
-    return {"tasks": n, "tasks_per_s": round(n / (ended - started), 1)}
+        cpu = cpu_ms_per_item(before, snapshot(), {"ingest": a.proc.pid, "dispatch": b.proc.pid}, n)
+    return {"tasks": n, "tasks_per_s": round(n / (ended - started), 1), "cpu_ms_per_task": cpu}
 
 
 def prefill(ctx: BenchContext, env: dict[str, str], n: int) -> None:
@@ -92,14 +95,16 @@ def pipeline_drain(ctx: BenchContext, grain: str) -> dict[str, Any]:
     ctx.purge()
     ctx.reset_sandbox()
     with start_worker("ingest", env, ctx.log_dir, f"{grain}-ingest") as ingest, \
-            start_worker(DISPATCH, env, ctx.log_dir, f"{grain}-dispatch"):
+            start_worker(DISPATCH, env, ctx.log_dir, f"{grain}-dispatch") as dispatch:
         pause(ctx.celery(), [ingest], ["ingest"])
         prefill(ctx, env, n)
+        before = snapshot()
         started = resume(ctx.celery(), [ingest], ["ingest"])
         ctx.wait_dispatched(env, n, 60 + n / 20)
+        cpu = cpu_ms_per_item(before, snapshot(), {"ingest": ingest.proc.pid, "dispatch": dispatch.proc.pid}, n)
     last = max(c["at"] for c in ctx.arrivals() if c["status"] == 202)
     return {"events": n, "grain": grain, "events_per_s": round(n / (last - started), 1),
-            "drain_s": round(last - started, 2)}
+            "drain_s": round(last - started, 2), "cpu_ms_per_event": cpu}
 
 
 def _sustained(ctx: BenchContext, env: dict[str, str], port: int, seconds: float, sent: int) -> float:

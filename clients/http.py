@@ -20,8 +20,8 @@ from tenacity import RetryCallState, retry, stop_after_attempt, wait_random
 from urllib3.exceptions import NewConnectionError
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
-# What requests reads from the environment on every request when ``trust_env`` is on: proxies and CA bundles.
-ENV_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle")
+# Proxy variables: requests resolves them per URL (no_proxy), so with any set it must read them per request.
+PROXY_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 _sessions: dict[int, requests.Session] = {}
 
@@ -32,10 +32,12 @@ def session() -> requests.Session:
     s = _sessions.get(pid)
     if s is None:
         s = requests.Session()
-        # With none of those set, reading the environment per request finds nothing and cost ~5% of a
-        # dispatch worker's CPU (bench/profile.py: Session.merge_environment_settings walks os.environ).
-        # Vendor auth is always explicit, so ~/.netrc (also skipped) is never what we want.
-        s.trust_env = uses_environment_settings()
+        # Without proxy variables the environment is read once, here: per request, requests walked os.environ
+        # for proxies (~5% of a dispatch worker's CPU, bench/profile.py). The CA bundle variables it would
+        # read per request are read now; vendor auth is always explicit, so ~/.netrc is never wanted.
+        s.trust_env = uses_proxy_settings()
+        if not s.trust_env:
+            s.verify = ca_bundle() or True
         adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
@@ -44,10 +46,16 @@ def session() -> requests.Session:
     return s
 
 
-def uses_environment_settings(env: dict[str, str] | None = None) -> bool:
-    """Whether a proxy or CA-bundle variable is set, so requests must keep reading the environment."""
+def uses_proxy_settings(env: dict[str, str] | None = None) -> bool:
+    """Whether a proxy variable is set, so requests must keep reading the environment per request."""
     names = {k.lower() for k, v in (os.environ if env is None else env).items() if v}
-    return any(name in names for name in ENV_SETTINGS)
+    return any(name in names for name in PROXY_SETTINGS)
+
+
+def ca_bundle(env: dict[str, str] | None = None) -> str | None:
+    """The CA bundle requests would take from the environment (its own order of precedence)."""
+    env = os.environ if env is None else env
+    return env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None
 
 
 @dataclass

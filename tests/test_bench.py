@@ -28,6 +28,23 @@ def test_the_bench_runs_every_phase_and_writes_its_results(tmp_path: Path) -> No
     assert results["p99_ms_half_load"] > 0 and abs(results["rss_growth"]) < 1
     redis_run = results["brokers"]["redis"]
     assert redis_run["ingress"]["bare"]["req_per_s"] > 0 and redis_run["noop"]["tasks_per_s"] > 0
+    cpu = redis_run["pipeline"][results["grain"]]["cpu_ms_per_event"]
+    assert cpu["ingest pool children"] > 0 and cpu["dispatch pool children"] > 0 and cpu["redis"] > 0
+    assert cpu["total"] == pytest.approx(sum(v for k, v in cpu.items() if k != "total"), abs=0.01)
+    assert redis_run["noop"]["cpu_ms_per_task"]["ingest pool children"] > 0
     assert redis_run["flow"]["events"] > 0 and redis_run["memory"]["ingest_worker"]["processes"] == 2
     assert results["versions"]["celery"] and results["machine"]["cores"] >= 1 and results["grain"] in ("fused", "chain")
     assert "| redis | ingress req/s |" in done.stdout  # the table
+
+
+def test_cpu_accounting_splits_by_role_and_counts_only_the_interval() -> None:
+    from bench.cpu import cpu_ms_per_item
+
+    pools = {"ingest": 100}
+    before = {100: ("celery worker -Q ingest", 1, 2.0), 101: ("celery worker -Q ingest", 100, 5.0),
+              7: ("/usr/bin/redis-server 127.0.0.1:1234", 1, 1.0)}
+    after = {100: ("celery worker -Q ingest", 1, 2.5), 101: ("celery worker -Q ingest", 100, 6.0),
+             102: ("celery worker -Q ingest", 100, 0.5),  # a child started during the drain: all of it counts
+             7: ("/usr/bin/redis-server 127.0.0.1:1234", 1, 1.25), 9: ("python -m vendor_sandbox", 1, 0.0)}
+    out = cpu_ms_per_item(before, after, pools, items=100)
+    assert out == {"ingest pool children": 15.0, "ingest pool main": 5.0, "redis": 2.5, "total": 22.5}

@@ -7,6 +7,8 @@ import json
 import socket
 import threading
 
+import pytest
+
 from clients.http import VendorError, call
 from tests.client_support import RESOLUTIONS, WORKITEMS, raises_vendor_error, resolution, statuses, workitem
 from tests.posting import Sandbox
@@ -115,13 +117,17 @@ def test_post_delivered_before_the_connection_dropped_is_not_resent_in_process()
     assert [json.loads(body) for body in server.received] == [{"phoneNumber": "+15551234567"}]
 
 
-def test_environment_proxy_settings_are_still_honoured(sb: Sandbox, monkeypatch) -> None:
-    """The session skips reading the environment per request only when no proxy/CA variable is set."""
+def test_environment_proxy_settings_are_still_honoured(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session reads the environment once unless a proxy variable is set; then it reads it per request."""
     from clients import http
 
-    assert not http.uses_environment_settings({"PATH": "/bin", "HTTPS_PROXY": ""})
-    assert http.uses_environment_settings({"HTTPS_PROXY": "http://proxy:3128"})
-    assert http.uses_environment_settings({"requests_ca_bundle": "/etc/ssl/ca.pem"})
+    assert not http.uses_proxy_settings({"PATH": "/bin", "HTTPS_PROXY": "", "REQUESTS_CA_BUNDLE": "/ca.pem"})
+    assert http.uses_proxy_settings({"HTTPS_PROXY": "http://proxy:3128"})
+    assert http.ca_bundle({"CURL_CA_BUNDLE": "/b.pem", "REQUESTS_CA_BUNDLE": "/a.pem"}) == "/a.pem"
+    assert http.ca_bundle({"CURL_CA_BUNDLE": ""}) is None
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle-for-the-test.pem")
+    monkeypatch.setattr(http, "_sessions", {})
+    assert http.session().verify == "/etc/ssl/bundle-for-the-test.pem" and not http.session().trust_env
     with socket.socket() as s:  # a proxy address where nothing listens: going through it must fail
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
