@@ -46,9 +46,11 @@ def ingress(ctx: BenchContext) -> dict[str, Any]:
         gunicorn, port = start_gunicorn(app, env, ctx.log_dir, f"gunicorn-{name}")
         with gunicorn:
             closed_loop(port, warm, concurrency=16)
+            before = snapshot()
             result = closed_loop(port, measured, concurrency=16)
+            cpu = cpu_ms_per_item(before, snapshot(), {"gunicorn": gunicorn.proc.pid}, n)
         out[name] = {"requests": len(result.replies), "req_per_s": round(result.rate, 1),
-                     "statuses": result.statuses(), **_latency_ms(result.ok)}
+                     "statuses": result.statuses(), **_latency_ms(result.ok), "cpu_ms_per_request": cpu}
         assert result.statuses() == {202: n}, f"{name}: {result.statuses()} errors={result.errors}"
         warm, measured = trunk_down_requests(env, 200), trunk_down_requests(env, n)  # new ids for the receiver
     ctx.purge()

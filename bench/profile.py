@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--grain", default="fused", choices=["fused", "chain"])
     parser.add_argument("--gil", action="store_true", help="sample only while holding the GIL (CPU, not waits)")
+    parser.add_argument("--mains", action="store_true", help="pipeline: profile the pools' main processes instead")
     parser.add_argument("--keep", type=Path, help="copy py-spy's raw stacks into this directory (for flame graphs)")
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="sb-profile-"))
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             prefill(ctx, env, n)
             with start_worker("ingest", env, log_dir, "profile-ingest") as ingest, \
                     start_worker(DISPATCH, env, log_dir, "profile-dispatch") as dispatch:
-                spies = _spy(ingest.children() + dispatch.children(), args.seconds, log_dir, args.gil)
+                pids = [ingest.proc.pid, dispatch.proc.pid] if args.mains else ingest.children() + dispatch.children()
+                spies = _spy(pids, args.seconds, log_dir, args.gil)
                 for spy in spies:
                     spy.wait(timeout=args.seconds + 60)
         raw = sorted(log_dir.glob("[0-9]*.txt"))

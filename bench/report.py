@@ -89,6 +89,10 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
             rows.append(f"| {name} | ingress p50 / p99 ms | {i['receiver']['p50_ms']} / {i['receiver']['p99_ms']} | "
                         f"{i['bare']['p50_ms']} / {i['bare']['p99_ms']} | p99 {i['p99_ratio']} | "
                         f"<= 2 {_ok('ingress_p99_ratio', s)} |")
+            if "cpu_ms_per_request" in i["receiver"]:
+                rows.append(f"| {name} | ingress CPU ms per request (all processes) | "
+                            f"{i['receiver']['cpu_ms_per_request']['total']} | "
+                            f"bare Flask {i['bare']['cpu_ms_per_request']['total']} | | |")
         if "pipeline" in r:
             p, noop = r["pipeline"], noop_rate(r)
             runs = " / ".join(str(r[key]["tasks_per_s"]) for key in ("noop", "noop_after") if key in r)

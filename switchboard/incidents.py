@@ -45,6 +45,24 @@ end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. (now + window), 'EX', math.ceil(window) + 3600)
 return false
 """
+# Lua: a delivery's whole record in one round trip (it was three: the read of the state, the writes, and the
+# entity's firing mark): an acknowledged incident stays acknowledged on a new trigger; the firing mark is set
+# on a trigger and cleared on a resolve only by the incident that set it.
+_RECORD_DELIVERY = """
+local state = ARGV[1]
+if state == 'detected' and redis.call('HGET', KEYS[1], 'state') == 'acknowledged' then state = 'acknowledged' end
+redis.call('HSET', KEYS[1], 'state', state, 'event_id', ARGV[2], 'alert', ARGV[3], 'updated_at', ARGV[4],
+           'entity_id', ARGV[5])
+redis.call('HSETNX', KEYS[1], 'opened_at', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[7])
+if ARGV[8] == '1' then
+  redis.call('SET', KEYS[3], ARGV[7], 'EX', ARGV[6])
+elseif redis.call('GET', KEYS[3]) == ARGV[7] then
+  redis.call('DEL', KEYS[3])
+end
+return state
+"""
 _HOUR = 3600
 
 
@@ -54,6 +72,7 @@ class IncidentStore:
         self.prefix = prefix
         self.ttl_s = ttl_s
         self._group_lead = client.register_script(_GROUP_LEAD)
+        self._record_delivery = client.register_script(_RECORD_DELIVERY)
 
     def key(self, alert_key: str) -> str:
         return f"{self.prefix}incident:{alert_key}"
@@ -202,19 +221,11 @@ class IncidentStore:
     # --- delivery ----------------------------------------------------------------------------------------
     def record_delivery(self, alert: dict[str, Any]) -> None:
         """A routed alert was handed to dispatch: the incident's state follows its status."""
-        key = self.key(alert["alert_key"])
-        now = time.time()
         state = "resolved" if alert["status"] == "resolved" else "detected"
-        if state == "detected" and self.r.hget(key, "state") == "acknowledged":
-            state = "acknowledged"  # a new alert for an acknowledged incident does not un-acknowledge it
-        pipe = self.r.pipeline()
-        pipe.hset(key, mapping={"state": state, "event_id": alert["event_id"], "alert": json.dumps(alert),
-                                "updated_at": now, "entity_id": alert["entity_id"]})
-        pipe.hsetnx(key, "opened_at", now)
-        pipe.expire(key, self.ttl_s)
-        pipe.zadd(f"{self.prefix}incidents", {alert["alert_key"]: now})
-        pipe.execute()
-        self.mark_firing(alert["entity_id"], alert["alert_key"], alert["status"] == "firing")
+        self._record_delivery(
+            keys=[self.key(alert["alert_key"]), f"{self.prefix}incidents", f"{self.prefix}firing:{alert['entity_id']}"],
+            args=[state, alert["event_id"], json.dumps(alert), time.time(), alert["entity_id"], self.ttl_s,
+                  alert["alert_key"], 1 if alert["status"] == "firing" else 0])
 
     def mark_suppressed(self, alert: dict[str, Any], reason: str) -> None:
         """An alert attached elsewhere: its own incident, if it never delivered anything, is suppressed."""

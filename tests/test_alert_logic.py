@@ -228,6 +228,11 @@ def test_delivery_drives_the_state_machine(store: IncidentStore) -> None:
     store.record_delivery({**_alert("e3", "resolved"), "routes": []})
     assert store.get("k1")["state"] == "resolved" and store.firing(["trunk-1"]) == {}
     assert "k1" in store.recent(time.time() - 60)
+    assert float(store.get("k1")["opened_at"]) <= float(store.get("k1")["updated_at"])
+    # the entity's firing mark belongs to the incident that set it: another metric's resolve leaves it
+    store.record_delivery({**_alert("e4"), "routes": []})
+    store.record_delivery({**_alert("e5", "resolved"), "alert_key": "k-other", "routes": []})
+    assert store.firing(["trunk-1"]) == {"trunk-1": "k1"} and store.get("k-other")["state"] == "resolved"
     with pytest.raises(ValueError):
         store.set_state("k1", "bogus", "")
 
