@@ -29,7 +29,7 @@ DISPATCH = "dispatch.critical"  # where trunk-down pages go
 def counts(ctx: BenchContext) -> dict[str, int]:
     if ctx.quick:
         return {"ingress": 200, "noop": 300, "fused": 150, "chain": 60, "latency_s": 1}
-    return {"ingress": 8000, "noop": 8000, "fused": 3000, "chain": 1500, "latency_s": 8}
+    return {"ingress": 8000, "noop": 8000, "fused": 3000, "chain": 1500, "latency_s": 12}
 
 
 def _latency_ms(replies: list[Any]) -> dict[str, float]:
