@@ -126,7 +126,8 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
             for role in ("ingest_worker", "dispatch_worker", "gunicorn_worker"):
                 x = m[role]
                 rows.append(f"| {name} | RSS MB {role.replace('_', ' ')} after {m['events']:,} events{short} | "
-                            f"{x['rss_mb_end']} (peak {x['peak_rss_mb']}) | after warm-up {x['rss_mb_after_warm_up']} "
+                            f"{x['rss_mb_end']} (peak {x['peak_rss_mb']}) | after warm-up "
+                            f"({m['after_warm_up_events']:,} events) {x['rss_mb_after_warm_up']} "
                             f"| {x['growth']:+.4f} | +-5% {_ok('rss_growth', s) if role == 'ingest_worker' else ''} |")
     return "\n".join(rows)
 

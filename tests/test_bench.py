@@ -33,6 +33,8 @@ def test_the_bench_runs_every_phase_and_writes_its_results(tmp_path: Path) -> No
     assert cpu["total"] == pytest.approx(sum(v for k, v in cpu.items() if k != "total"), abs=0.01)
     assert redis_run["noop"]["cpu_ms_per_task"]["ingest pool children"] > 0
     assert redis_run["flow"]["events"] > 0 and redis_run["memory"]["ingest_worker"]["processes"] == 2
+    memory = redis_run["memory"]
+    assert memory["measured_events"] == memory["events"] - memory["after_warm_up_events"] > 0
     assert results["versions"]["celery"] and results["machine"]["cores"] >= 1 and results["grain"] in ("fused", "chain")
     assert "| redis | ingress req/s |" in done.stdout  # the table
 
