@@ -56,10 +56,11 @@ def _run_stage(name: str, data: dict[str, Any], timings: dict[str, Any] | None =
         log.exception("stage %s failed for event %s", name, event_id)
         rt.dead_letters.add(event_id=event_id, target=f"stage:{name}", request={}, attempts=1,
                             error=f"{type(exc).__name__}: {exc}", alert=data)
-        rt.ledger.stage(event_id, name, started, (time.time() - started) * 1000, result="error")
+        ms = (time.time() - started) * 1000
+        rt.ledger.stage(event_id, name, started, ms, result="error")
         rt.ledger.set_outcome(event_id, "dead_lettered", f"stage {name} failed: {type(exc).__name__}")
         if timings is not None:
-            timings["stages"][name] = round((time.time() - started) * 1000, 3)
+            timings["stages"][name] = round(ms, 3)
             timings.update(stage=name, outcome="dead_lettered", reason=type(exc).__name__,
                            alert_key=data.get("alert_key"))
         return {"event_id": event_id, ENDED: True}
