@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from celery.canvas import Signature
 
 from switchboard.admission import Gate
 from switchboard.idempotency import IdempotencyKey
@@ -24,6 +23,7 @@ from switchboard.waiting import wait_for
 from tests.conftest import redis_broker_env
 from tests.helpers import ReceiverServer, WorkerProcess, config_copy
 from tests.posting import Sandbox, unique_ztp, wait_outcome
+from webhook_app.ingest_publisher import IngestPublisher
 
 
 def test_unaccept_and_take_exclude_each_other(state_redis: redis.Redis, run_id: str) -> None:
@@ -65,16 +65,16 @@ def stack(run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Ite
 def _published_then_failed(monkeypatch: pytest.MonkeyPatch, before_failing=lambda event_id: None) -> list[str]:
     """Every publish reaches the broker, then reports a lost connection (after ``before_failing``)."""
     published: list[str] = []
-    original = Signature.apply_async
+    original = IngestPublisher.publish
 
-    def apply_async(self: Signature, *args: object, **options: object):  # noqa: ANN202
+    def publish(self: IngestPublisher, *args: object, **options: object) -> None:
         original(self, *args, **options)
         event_id = (options.get("headers") or {}).get("event_id")
         published.append(event_id)
         before_failing(event_id)
         raise ConnectionResetError(104, "injected: the connection closed before the confirm arrived")
 
-    monkeypatch.setattr(Signature, "apply_async", apply_async)
+    monkeypatch.setattr(IngestPublisher, "publish", publish)
     return published
 
 

@@ -27,6 +27,7 @@ from switchboard.rate_limit import RateLimiter
 from switchboard.settings import Settings
 from switchboard.store import Keys
 from tasks.pipeline import ingest_signature
+from webhook_app.ingest_publisher import IngestPublisher
 from webhook_app.late_publish import LatePublisher
 from webhook_app.request_checks import Rejection, idempotency_keys, parse_json, verify_signature
 from webhook_app.schemas import validate_payload
@@ -47,6 +48,7 @@ class ReceiverState:
     rate_limiter: RateLimiter
     depth_guard: DepthGuard
     gate: Gate  # ingress rate + idempotency claim + ledger record, one round trip (switchboard.admission)
+    publisher: IngestPublisher  # the ingest queue's producers, kept between requests
     late: LatePublisher  # accepted events neither enqueued nor released: published when the broker is back
     # Follows config changes: webhook_app.app rebuilds this state (and what it built from config values)
     # before a request when the watcher swapped the config. None: a config given to create_app, fixed.
@@ -150,9 +152,9 @@ def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], even
     def enqueue() -> None:
         # argsrepr: what Flower shows as the task's arguments; Celery would repr the whole envelope per
         # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
-        signature.apply_async(retry=False, headers={"event_id": event_id},
-                              argsrepr=repr(({"event_id": event_id, "source": source},)),
-                              timeout=PUBLISH_TIMEOUT_S, confirm_timeout=PUBLISH_TIMEOUT_S)
+        state.publisher.publish(signature, headers={"event_id": event_id},
+                                argsrepr=repr(({"event_id": event_id, "source": source},)),
+                                timeout_s=PUBLISH_TIMEOUT_S)
 
     try:
         enqueue()
