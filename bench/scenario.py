@@ -88,16 +88,20 @@ def service_env(base: dict[str, str], broker_url: str, redis_url: str, sandbox_u
     return env
 
 
-def trunk_down_requests(env: dict[str, str], count: int) -> list[bytes]:
-    """``count`` signed trunk-down webhooks (the next ``count`` bench trunks, each a new request id), as raw
-    HTTP requests."""
+def trunk_down_webhooks(env: dict[str, str], count: int) -> list[tuple[bytes, dict[str, str]]]:
+    """``count`` signed trunk-down webhooks (the next ``count`` bench trunks, each a new request id), as
+    ``(body, headers)``."""
     secret = env["SWITCHBOARD_SECRET_GENESYS"].split(",")[0]
     template = json.loads((ROOT / "samples" / "genesys-trunk-down.json").read_text())
     out = []
     for _ in range(count):
         template["event"]["trunkId"] = bench_trunk(next(_next_trunk))
         body = json.dumps(template).encode()
-        out.append(http_request("/webhooks/genesys", body, {
-            "Content-Type": "application/json", "X-Genesys-Signature": sign_hmac(body, secret),
-            "X-Request-Id": uuid.uuid4().hex}))
+        out.append((body, {"Content-Type": "application/json", "X-Genesys-Signature": sign_hmac(body, secret),
+                           "X-Request-Id": uuid.uuid4().hex}))
     return out
+
+
+def trunk_down_requests(env: dict[str, str], count: int) -> list[bytes]:
+    """``trunk_down_webhooks`` as raw HTTP requests."""
+    return [http_request("/webhooks/genesys", body, headers) for body, headers in trunk_down_webhooks(env, count)]

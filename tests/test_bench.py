@@ -50,3 +50,16 @@ def test_cpu_accounting_splits_by_role_and_counts_only_the_interval() -> None:
              7: ("/usr/bin/redis-server 127.0.0.1:1234", 1, 1.25), 9: ("python -m vendor_sandbox", 1, 0.0)}
     out = cpu_ms_per_item(before, after, pools, items=100)
     assert out == {"ingest pool children": 15.0, "ingest pool main": 5.0, "redis": 2.5, "total": 22.5}
+
+
+@pytest.mark.timeout(120)
+def test_the_receiver_cpu_bench_measures_both_apps_in_one_process() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.receiver_cpu", "--rounds", "2", "--per-round", "30"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert [len(result["rounds"][name]) for name in ("bare", "receiver")] == [2, 2]
+    # the receiver verifies, validates, claims and publishes; the bare app only answers: it must cost more
+    assert result["receiver_cpu_ms_per_request"] > result["bare_cpu_ms_per_request"] > 0
+    assert result["ratio"] == pytest.approx(result["receiver_cpu_ms_per_request"] / result["bare_cpu_ms_per_request"],
+                                            abs=0.01)
