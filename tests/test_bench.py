@@ -61,5 +61,5 @@ def test_the_receiver_cpu_bench_measures_both_apps_in_one_process() -> None:
     assert [len(result["rounds"][name]) for name in ("bare", "receiver")] == [2, 2]
     # the receiver verifies, validates, claims and publishes; the bare app only answers: it must cost more
     assert result["receiver_cpu_ms_per_request"] > result["bare_cpu_ms_per_request"] > 0
-    assert result["ratio"] == pytest.approx(result["receiver_cpu_ms_per_request"] / result["bare_cpu_ms_per_request"],
-                                            abs=0.01)
+    ratios = sorted(r / b for r, b in zip(result["rounds"]["receiver"], result["rounds"]["bare"], strict=True))
+    assert ratios[0] - 0.01 <= result["ratio"] <= ratios[-1] + 0.01 and result["ratio"] > 1
