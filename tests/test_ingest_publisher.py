@@ -134,3 +134,10 @@ def test_a_broker_that_is_away_makes_publish_raise_promptly() -> None:
         _publish(publisher, _envelope())
     assert time.monotonic() - started < 5
     assert publisher._idle.qsize() == 0
+
+
+def test_a_signature_for_another_queue_is_refused() -> None:
+    publisher = IngestPublisher(_celery("redis://127.0.0.1:1/0"))  # refused before any connection is made
+    other = publisher.celery.signature("switchboard.dispatch", args=({},), queue="dispatch.critical")
+    with pytest.raises(ValueError, match="dispatch.critical"):
+        publisher.publish(other, headers={}, argsrepr="()", timeout_s=1.0)
