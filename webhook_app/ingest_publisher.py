@@ -47,8 +47,9 @@ class IngestPublisher:
     def publish(self, signature: Signature, *, headers: dict[str, Any], argsrepr: str, timeout_s: float) -> None:
         """Publish ``signature`` (one task, or a chain) once, no retry: raises if the broker did not take it
         (for RabbitMQ: did not confirm it) within ``timeout_s``."""
-        if signature.options.get("queue", self.queue_name) != self.queue_name:
-            raise ValueError(f"this publisher publishes on {self.queue_name!r}, not {signature.options['queue']!r}")
+        wanted = signature.options.get("queue", self.queue_name)
+        if wanted != self.queue_name:
+            raise ValueError(f"this publisher publishes on {self.queue_name!r}, not {wanted!r}")
         kept = self._acquire()
         try:
             options = {"queue": kept.queue, "declare": [], "retry": False, "headers": headers, "argsrepr": argsrepr,
