@@ -117,7 +117,7 @@ def test_a_producer_whose_connection_broke_is_not_used_again(broker: tuple[str, 
             published += 1
         except Exception:  # noqa: BLE001 - the kept connection was dead: this one publish may fail
             failed += 1
-            assert publisher._idle.qsize() == 0  # the broken producer was dropped, not kept
+            assert publisher.idle() == 0  # the broken producer was dropped, not kept
     publisher.close()
     assert failed <= 1 and published >= 3
     assert len(_take_all(url)) == published  # every publish that returned is on the queue, none twice
@@ -133,7 +133,7 @@ def test_a_broker_that_is_away_makes_publish_raise_promptly() -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011 - kombu's or redis-py's connection error
         _publish(publisher, _envelope())
     assert time.monotonic() - started < 5
-    assert publisher._idle.qsize() == 0
+    assert publisher.idle() == 0
 
 
 def test_a_signature_for_another_queue_is_refused() -> None:

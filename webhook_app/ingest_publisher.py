@@ -68,6 +68,10 @@ class IngestPublisher:
             raise
         self._release(kept)
 
+    def idle(self) -> int:
+        """Producers kept for the next publishes (a broken one is never among them)."""
+        return self._idle.qsize()
+
     def close(self) -> None:
         while True:
             try:

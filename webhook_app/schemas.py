@@ -167,15 +167,12 @@ def validate_payload(source: str, data: Any, source_cfg: dict[str, Any] | None =
         if source_cfg is None:
             raise ValueError("the generic source is validated against its config's mapping: pass source_cfg")
         return payload_errors(source_cfg["mapping"], data)
-    return _INSTANCES[source].validate(data)
+    return _instance(SCHEMAS[source]).validate(data)
 
 
-# One instance per schema, made once: instantiating a marshmallow schema deep-copies its declared fields
-# (~19 deepcopies per request, ~10% of the receiver's time in bench/). ``validate`` keeps no state on it.
-_INSTANCES: dict[str, Schema] = {name: schema() for name, schema in SCHEMAS.items()}
-
-
+# One instance per schema class (the sources' and the envelopes' inner ones), made on first use: instantiating
+# a marshmallow schema deep-copies its declared fields (~19 deepcopies per request, ~10% of the receiver's time
+# in bench/). ``validate`` keeps no state on the instance.
 @functools.cache
 def _instance(schema: type[Schema]) -> Schema:
-    """The one instance of an envelope's inner schema (see _INSTANCES: ~4% of a request when made per call)."""
     return schema()
