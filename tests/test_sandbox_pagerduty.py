@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from clients.pagerduty import PagerDutyClient
 from switchboard.waiting import wait_for
 from vendor_sandbox.credentials import PAGERDUTY_API_TOKEN
 from vendor_sandbox.faults import RateLimiter
@@ -347,6 +348,14 @@ def test_main_serves_until_sigterm() -> None:
         assert line.startswith("vendor sandbox listening on http://127.0.0.1:"), line
         base = line.rsplit(" ", 1)[1].strip()
         assert requests.get(f"{base}/_sandbox/health", timeout=5).status_code == 200
+        # It keeps connections open as a vendor does, and our client reuses its connection: every event
+        # arrives from one client port (a client or server that closed them would show one port per event).
+        client = PagerDutyClient(base)
+        for n in range(3):
+            assert client.enqueue(trigger(dedup_key=f"keep-{n}"))["status"] == "success"
+        seen = requests.get(f"{base}/_sandbox/requests", params={"vendor": "pagerduty"}, timeout=5).json()
+        assert [e["json"]["dedup_key"] for e in seen] == ["keep-0", "keep-1", "keep-2"]
+        assert len({e["peer"] for e in seen}) == 1, [e["peer"] for e in seen]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
     finally:

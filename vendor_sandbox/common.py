@@ -149,6 +149,7 @@ def _record(vendor: str, status: int, json_body: Any, form_body: Mapping[str, An
         form_body=form_body if form_body is not None else form_fields(),
         status=status,
         arrived_at=g.get("sandbox_arrived_at"),
+        peer=f"{request.environ.get('REMOTE_ADDR')}:{request.environ.get('REMOTE_PORT')}",
     )
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 
 class Recorder:
-    """Keeps every request as ``{vendor, path, method, headers, json, form, status, at}`` in arrival order.
+    """Keeps every request as ``{vendor, path, method, headers, json, form, status, at, peer}`` in arrival order.
     ``json`` is the parsed JSON body, ``form`` the form-encoded fields (``application/x-www-form-urlencoded``
-    bodies, e.g. OAuth token requests and Twilio messages); each is None when the body is not of that kind."""
+    bodies, e.g. OAuth token requests and Twilio messages); each is None when the body is not of that kind.
+    ``peer`` is the client's ``address:port``: requests with the same one came over one connection."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -29,6 +30,7 @@ class Recorder:
         status: int,
         form_body: Mapping[str, Any] | None = None,
         arrived_at: float | None = None,
+        peer: str | None = None,
     ) -> dict[str, Any]:
         """Store one request; header names are lower-cased, ``json_body`` is the parsed body or None,
         ``form_body`` the form fields or None. ``at`` is when the request arrived (if known), so rate
@@ -42,6 +44,7 @@ class Recorder:
             "form": copy.deepcopy(dict(form_body)) if form_body is not None else None,
             "status": int(status),
             "at": arrived_at if arrived_at is not None else time.time(),
+            "peer": peer,
         }
         with self._lock:
             self._entries.append(entry)

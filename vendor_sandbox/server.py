@@ -1,16 +1,17 @@
 """Sandbox app factory and servers: ``create_app()`` wires the control and vendor blueprints onto one
 shared state; ``SandboxServer`` serves it on 127.0.0.1 in a daemon thread (tests); ``main`` serves it
-in the foreground (``python -m vendor_sandbox --port 8900``) until SIGINT/SIGTERM."""
+in the foreground (``python -m vendor_sandbox --port 8900``) with keep-alive connections until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
-import signal
+import socket
 import sys
 import threading
 from types import TracebackType
 
 from flask import Flask
+from gunicorn.app.base import BaseApplication
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import control, crm, cxone, genesys, oauth, orchestrator, pagerduty, pagerduty_rest, slack, twilio
@@ -95,28 +96,48 @@ class SandboxServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve in the foreground on 127.0.0.1 until SIGINT/SIGTERM; prints the URL when ready."""
+    """Serve in the foreground on 127.0.0.1 until SIGINT/SIGTERM; prints the URL when ready.
+
+    Served by gunicorn (one process, threads) rather than werkzeug's server, because werkzeug closes every
+    connection after its answer and a real vendor keeps it open: against werkzeug each of our calls paid a
+    new TCP connection (client and sandbox CPU, in ``make bench`` ~1 ms an event), and connection reuse by
+    our clients could not be seen. One process, because the emulators' state lives in its memory."""
     parser = argparse.ArgumentParser(prog="python -m vendor_sandbox", description=__doc__)
     parser.add_argument("--port", type=int, default=8900, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
-
-    stopping = threading.Event()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in signals}
-    server = SandboxServer(port=args.port, quiet=args.quiet)
-    try:
-        try:
-            server.start()
-        except OSError as exc:
-            print(f"vendor sandbox: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
-            return 2
-        print(f"vendor sandbox listening on {server.url}", flush=True)
-        while not stopping.wait(0.5):
+    try:  # refuse a busy port at once (gunicorn would retry for seconds, then exit with its own message)
+        with socket.create_server((HOST, args.port)):
             pass
-        print("vendor sandbox stopping", flush=True)
-        return 0
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    except OSError as exc:
+        print(f"vendor sandbox: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    _KeepAliveServer(create_app(), args.port, args.quiet).run()
+    return 0
+
+
+class _KeepAliveServer(BaseApplication):
+    """gunicorn's embedded application: the sandbox app with fixed options (no command line, no config file)."""
+
+    def __init__(self, app: Flask, port: int, quiet: bool) -> None:
+        self.application = app
+        self.options = {
+            "bind": f"{HOST}:{port}", "workers": 1, "worker_class": "gthread", "threads": 16,
+            "keepalive": 75,  # seconds an idle connection stays open, as a vendor's load balancer would
+            "graceful_timeout": 3, "timeout": 0,  # a scripted fault may hold a request for long
+            "accesslog": None if quiet else "-", "errorlog": "-", "loglevel": "warning",
+            "when_ready": _announce, "on_exit": lambda _arbiter: print("vendor sandbox stopping", flush=True),
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def _announce(arbiter: object) -> None:
+    port = arbiter.LISTENERS[0].sock.getsockname()[1]  # type: ignore[attr-defined]
+    print(f"vendor sandbox listening on http://{HOST}:{port}", flush=True)
