@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -363,3 +364,15 @@ def test_main_serves_until_sigterm() -> None:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def test_main_refuses_a_busy_port_at_once() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "vendor_sandbox", "--port", str(port), "--quiet"],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              cwd=ROOT, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert time.monotonic() - started < 5  # not gunicorn's seconds of retrying

@@ -106,27 +106,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8900, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
-    try:  # refuse a busy port at once (gunicorn would retry for seconds, then exit with its own message)
-        with socket.create_server((HOST, args.port)):
-            pass
+    try:  # our own listening socket, handed to gunicorn: a busy port is refused at once (gunicorn would retry
+        # for seconds), and with --port 0 the port is known before gunicorn starts
+        listener = socket.create_server((HOST, args.port))
     except OSError as exc:
         print(f"vendor sandbox: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    _KeepAliveServer(create_app(), args.port, args.quiet).run()
+    _KeepAliveServer(create_app(), listener, args.quiet).run()  # gunicorn owns (and closes) the socket from here
     return 0
 
 
 class _KeepAliveServer(BaseApplication):
     """gunicorn's embedded application: the sandbox app with fixed options (no command line, no config file)."""
 
-    def __init__(self, app: Flask, port: int, quiet: bool) -> None:
+    def __init__(self, app: Flask, listener: socket.socket, quiet: bool) -> None:
         self.application = app
+        url = f"http://{HOST}:{listener.getsockname()[1]}"
         self.options = {
-            "bind": f"{HOST}:{port}", "workers": 1, "worker_class": "gthread", "threads": 16,
+            "bind": f"fd://{listener.fileno()}", "workers": 1, "worker_class": "gthread", "threads": 16,
             "keepalive": 75,  # seconds an idle connection stays open, as a vendor's load balancer would
             "graceful_timeout": 3, "timeout": 0,  # a scripted fault may hold a request for long
             "accesslog": None if quiet else "-", "errorlog": "-", "loglevel": "warning",
-            "when_ready": _announce, "on_exit": lambda _arbiter: print("vendor sandbox stopping", flush=True),
+            "when_ready": lambda _arbiter: print(f"vendor sandbox listening on {url}", flush=True),
+            "on_exit": lambda _arbiter: print("vendor sandbox stopping", flush=True),
         }
         super().__init__()
 
@@ -136,8 +138,3 @@ class _KeepAliveServer(BaseApplication):
 
     def load(self) -> Flask:
         return self.application
-
-
-def _announce(arbiter: object) -> None:
-    port = arbiter.LISTENERS[0].sock.getsockname()[1]  # type: ignore[attr-defined]
-    print(f"vendor sandbox listening on http://{HOST}:{port}", flush=True)
