@@ -155,6 +155,10 @@ class Ledger:
         pipe.execute()
         return True
 
+    def accepted(self, event_id: str) -> bool:
+        """Whether ``event_id`` is accepted (its record exists; an un-accepted or never accepted one has none)."""
+        return bool(self.r.exists(self.keys.ledger(event_id)))
+
     def unaccept(self, event_id: str, idempotency_keys: list[str]) -> bool:
         """Undo ``accept`` (and the idempotency claims) for an event whose publish failed, so the sender's retry
         is a new event; False if a worker has already taken it (the broker had it: it stays accepted)."""

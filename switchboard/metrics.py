@@ -22,7 +22,8 @@ WEBHOOKS = Counter("switchboard_webhooks", "Webhooks answered by the receiver", 
 IDEMPOTENCY = Counter("switchboard_idempotency_checks", "Idempotency checks at the receiver (hit = duplicate)",
                       ["source", "result"])
 LATE_PUBLISHES = Counter("switchboard_receiver_late_publishes", "Accepted events the receiver could neither enqueue "
-                         "nor un-accept, published later from its background thread (result: published, gave_up)",
+                         "nor un-accept, or whose admission a store outage left unknown, resolved later from its "
+                         "background thread (result: published, not_accepted, gave_up, not_held)",
                          ["result"])
 OUTCOMES = Counter("switchboard_outcomes", "Terminal outcomes recorded", ["outcome", "reason"])
 STAGE_SECONDS = Histogram("switchboard_stage_seconds", "Time spent in each pipeline stage", ["stage"],

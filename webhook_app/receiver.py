@@ -1,7 +1,8 @@
 """``POST /webhooks/<source>``: size (408 when the body is too slow to arrive) -> content type -> signature ->
 rate -> JSON -> schema -> idempotency -> publish (confirmed) -> 202. Answers exactly per DESIGN.md's table;
 nothing rejected is enqueued, and a failed publish releases the idempotency keys so the sender's retry is
-accepted (or, if the store is down too, publishes the event later: webhook_app/late_publish.py).
+accepted (or, if the store is down too, publishes the event later: webhook_app/late_publish.py, which also
+resolves an admission the store's outage left unknown).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +126,11 @@ def _receive(state: ReceiverState, source: str) -> Response:
         verdict = state.gate.check(source, rate["limit"], rate["per_seconds"], admit=invalid is None and not over,
                                    event_id=event_id, received_at=now, idempotency=keys, body=body)
     except redis.RedisError as exc:
+        if invalid is None and not over:
+            # The script may have run and only its reply been lost: if so the event is accepted and the
+            # sender's retry will be told "duplicate" of it, so it is published once the store shows that.
+            state.late.add_uncertain(event_id, _enqueuer(state, source, event_id, payload, now),
+                                     lambda: state.ledger.accepted(event_id))
         raise _unavailable(state, "state store") from exc
     if verdict.kind == "limited":
         raise Rejection(429, {"error": "source over its ingress rate"}, {"Retry-After": str(verdict.retry_after_s)})
@@ -144,8 +151,9 @@ def _receive(state: ReceiverState, source: str) -> Response:
 PUBLISH_TIMEOUT_S = 2.0
 
 
-def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
-             now: float) -> Response:
+def _enqueuer(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
+              now: float) -> Callable[[], None]:
+    """The publish of this event's ingest message, to call now or (webhook_app/late_publish.py) later."""
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
     signature = ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"])
 
@@ -156,6 +164,12 @@ def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], even
                                 argsrepr=repr(({"event_id": event_id, "source": source},)),
                                 timeout_s=PUBLISH_TIMEOUT_S)
 
+    return enqueue
+
+
+def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
+             now: float) -> Response:
+    enqueue = _enqueuer(state, source, event_id, payload, now)
     try:
         enqueue()
     except Exception as exc:  # noqa: BLE001 - any publish failure: un-accept, answer 503, lose nothing
