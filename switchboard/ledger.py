@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -21,8 +22,17 @@ from switchboard.metrics import reason_class
 from switchboard.store import Keys
 
 OUTCOMES = ("dispatched", "duplicate", "suppressed", "deferred", "dead_lettered")
-# The open batch of this task (``Ledger.batched``): stage records and field writes wait in it.
-_batch: ContextVar[Any] = ContextVar("switchboard_ledger_batch", default=None)
+
+
+@dataclass
+class _Batch:
+    """The open batch of this task (``Ledger.batched``): field writes wait in ``pipe``, stage records in
+    ``stages`` (per event, in order) until it is sent."""
+    pipe: Any
+    stages: dict[str, list[str]] = field(default_factory=dict)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("switchboard_ledger_batch", default=None)
 
 # Lua so that setting the outcome and bumping its counter happen together or not at all. The event leaves the
 # in-flight index (KEYS[3], the stalled sweep's); what the sweep would re-publish from (the body, the routed
@@ -170,41 +180,59 @@ class Ledger:
         return bool(self._take(keys=[self.keys.ledger(event_id)]))
 
     @contextmanager
-    def batched(self) -> Iterator[None]:
+    def batched(self) -> Iterator[Any]:
         """Inside the block, ``stage`` and ``set_fields`` are sent together in one round trip: when the block
         ends, or at ``flush`` (also before an outcome is set, so a reader who sees the outcome sees the
-        stages). A fused ingest task writes its five stages this way (bench/: ~7 round trips fewer)."""
-        pipe = self.r.pipeline(transaction=False)
-        token = _batch.set(pipe)
+        stages). A fused ingest task writes its five stages this way (bench/: ~7 round trips fewer). The
+        stages of one event go as one RPUSH with one EXPIRE and one in-flight touch, not three commands per
+        stage (``python -m bench.redis_commands``: 90 -> 76 commands per event, with dispatch's use of this).
+        Yields the pipeline, so the caller can add its own writes to the same round trip."""
+        batch = _Batch(self.r.pipeline(transaction=False))
+        token = _batch.set(batch)
         try:
-            yield
+            yield batch.pipe
         except BaseException:
             try:  # the stages that did run are still recorded; a store that is down is the caller's error
-                pipe.execute()
+                self._send(batch)
             except redis.RedisError:
                 pass
             raise
         else:
-            pipe.execute()
+            self._send(batch)
         finally:
             _batch.reset(token)
 
     def flush(self) -> None:
         """Send what the open batch holds now (nothing to do outside ``batched``)."""
-        pipe = _batch.get()
-        if pipe is not None and len(pipe):
+        batch = _batch.get()
+        if batch is not None:
+            self._send(batch)
+
+    def _send(self, batch: _Batch) -> None:
+        pipe = batch.pipe
+        for event_id, entries in batch.stages.items():
+            key = self.keys.ledger_stages(event_id)
+            pipe.rpush(key, *entries)
+            pipe.expire(key, self.ttl_s)
+        if batch.stages:
+            # progress: the stalled sweep waits anew (XX: only while the event is still in flight)
+            pipe.zadd(self.keys.inflight, dict.fromkeys(batch.stages, time.time()), xx=True)
+            batch.stages.clear()
+        if len(pipe):
             pipe.execute()
 
     def stage(self, event_id: str, stage: str, started: float, duration_ms: float, **note: Any) -> None:
-        entry = {"stage": stage, "at": started, "ms": round(duration_ms, 3), **note}
-        key = self.keys.ledger_stages(event_id)
+        entry = json.dumps({"stage": stage, "at": started, "ms": round(duration_ms, 3), **note}, default=str)
         batch = _batch.get()
-        pipe = self.r.pipeline() if batch is None else batch
-        pipe.rpush(key, json.dumps(entry, default=str))
+        if batch is not None:
+            batch.stages.setdefault(event_id, []).append(entry)
+            return
+        key = self.keys.ledger_stages(event_id)
+        pipe = self.r.pipeline()
+        pipe.rpush(key, entry)
         pipe.expire(key, self.ttl_s)
         pipe.zadd(self.keys.inflight, {event_id: time.time()}, xx=True)  # progress: the stalled sweep waits anew
-        if batch is None:
-            pipe.execute()
+        pipe.execute()
 
     def touch(self, event_id: str, pipe: Any = None) -> None:
         """The event made progress now (only while it has no outcome): the stalled sweep leaves it alone for
@@ -213,7 +241,7 @@ class Ledger:
 
     def set_fields(self, event_id: str, **fields: Any) -> None:
         batch = _batch.get()
-        (self.r if batch is None else batch).hset(
+        (self.r if batch is None else batch.pipe).hset(
             self.keys.ledger(event_id),
             mapping={k: v if isinstance(v, str | int | float) else json.dumps(v) for k, v in fields.items()})
 

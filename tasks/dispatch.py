@@ -249,14 +249,15 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
         rt.ledger.stage(event_id, stage, started, ms, result="dead_lettered", attempt=attempt, error=str(exc)[:300])
         dead_letter(alert, route, request, attempt, str(exc))
         return "dead_lettered"
-    rt.redis.set(state_key, DONE, ex=ttl)
     verified = isinstance(answer, _Verified)
     DISPATCH_ATTEMPTS.labels(target, "verified-existing" if verified else "dispatched").inc()
     if alert.get("received_at"):
         END_TO_END_SECONDS.labels(target).observe(max(0.0, time.time() - epoch(alert["received_at"])))
-    rt.ledger.stage(event_id, stage, started, (time.time() - started) * 1000,
-                    result="verified-existing" if verified else "dispatched", attempt=attempt,
-                    action=prepared.action, vendor_answer=_summary(answer))
+    with rt.ledger.batched() as pipe:  # done, and the stage that says so, in one round trip (DONE first)
+        pipe.set(state_key, DONE, ex=ttl)
+        rt.ledger.stage(event_id, stage, started, (time.time() - started) * 1000,
+                        result="verified-existing" if verified else "dispatched", attempt=attempt,
+                        action=prepared.action, vendor_answer=_summary(answer))
     finish(event_id, target, "dispatched", f"{prepared.action}: {_summary(answer)}"[:300])
     log.info("dispatched event %s to %s (%s)", event_id, target, prepared.action.split(" (")[0],
              extra={"stage": stage, "outcome": "dispatched", "duration_ms": round((time.time() - started) * 1000, 3)})

@@ -43,3 +43,20 @@ def test_a_failing_block_still_records_the_stages_that_ran() -> None:
     assert [s["stage"] for s in ledger.trace("e2")["stages"]] == ["normalize"]
     ledger.stage("e2", "dedupe", 1.1, 0.5, result="ok")  # outside a batch: written at once
     assert len(ledger.trace("e2")["stages"]) == 2
+
+
+def test_a_batch_touches_each_event_in_flight_once_and_only_those_in_flight() -> None:
+    ledger, client = _ledger()
+    ledger.accept("e3", "genesys", 1.0, [])  # in the in-flight index, scored by its last step (1.0)
+    with ledger.batched() as pipe:
+        ledger.stage("e3", "normalize", 1.0, 0.5, result="ok")
+        ledger.stage("e4", "normalize", 1.0, 0.5, result="ok")  # not accepted here: never added to the index
+        ledger.stage("e3", "dedupe", 1.1, 0.5, result="ok")
+        pipe.set(ledger.keys.counter("mine"), "1")  # a caller's own write rides the same round trip
+        assert client.zscore(ledger.keys.inflight, "e3") == 1.0 and client.get(ledger.keys.counter("mine")) is None
+    assert client.zscore(ledger.keys.inflight, "e3") > 1.0
+    assert client.zscore(ledger.keys.inflight, "e4") is None
+    assert [s["stage"] for s in ledger.trace("e3")["stages"]] == ["normalize", "dedupe"]
+    assert client.lrange(ledger.keys.ledger_stages("e4"), 0, -1) != []
+    assert 0 < client.ttl(ledger.keys.ledger_stages("e4")) <= 100
+    assert client.get(ledger.keys.counter("mine")) == "1"
