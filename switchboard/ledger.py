@@ -62,6 +62,54 @@ return redis.call('HINCRBY', KEYS[1], 'pending', -1)
 """
 
 
+# Every target has its result: set the event's one outcome from them, as ``_SET_OUTCOME`` does (a function
+# ``set_outcome`` in the scripts below). dead_lettered if any target's result is not dispatched.
+# KEYS: ledger hash, dispatched counter, dead_lettered counter, in-flight index; ARGV: now, event id.
+# Returns {outcome, reason, 1 if recorded / 0 if the event already had an outcome}.
+_SETTLE = """
+local failed, all = {}, {}
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 7) == 'target:' then
+    local target = string.sub(fields[i], 8)
+    all[#all + 1] = target
+    if cjson.decode(fields[i + 1])['result'] ~= 'dispatched' then failed[#failed + 1] = target end
+  end
+end
+table.sort(failed)
+table.sort(all)
+local outcome, reason, counter = 'dispatched', 'delivered to ' .. table.concat(all, ', '), KEYS[2]
+if #failed > 0 then
+  outcome, reason, counter = 'dead_lettered', 'undeliverable to ' .. table.concat(failed, ', '), KEYS[3]
+end
+return {outcome, reason, set_outcome({KEYS[1], counter, KEYS[4]}, {outcome, reason, ARGV[1], ARGV[2]})}
+"""
+_SETTLE_SCRIPT = f"""
+local function set_outcome(KEYS, ARGV)
+{_SET_OUTCOME}
+end
+{_SETTLE}
+"""
+
+# A target's result and, if it was the last pending one, the event's outcome: one round trip where it was
+# three (finish, read the results, set the outcome). KEYS as ``_SETTLE``; ARGV: target, result entry, now,
+# event id. Returns {pending} (-1: this target was already recorded), or {0, outcome, reason, recorded}.
+_FINISH = f"""
+local function finish_target(KEYS, ARGV)
+{_FINISH_TARGET}
+end
+local function set_outcome(KEYS, ARGV)
+{_SET_OUTCOME}
+end
+local function settle(KEYS, ARGV)
+{_SETTLE}
+end
+local pending = finish_target({{KEYS[1]}}, {{ARGV[1], ARGV[2]}})
+if pending ~= 0 then return {{pending}} end
+local settled = settle(KEYS, {{ARGV[3], ARGV[4]}})
+return {{0, settled[1], settled[2], settled[3]}}
+"""
+
 # Reopen one dead-lettered target for a replay: the target becomes pending again and, if the event's
 # outcome was dead_lettered, the outcome is withdrawn (its counter too) so the replay can set it anew.
 _REOPEN = """
@@ -135,6 +183,8 @@ class Ledger:
         self._reopen = client.register_script(_REOPEN)
         self._withdraw = client.register_script(_WITHDRAW)
         self._finish_target = client.register_script(_FINISH_TARGET)
+        self._finish = client.register_script(_FINISH)
+        self._settle = client.register_script(_SETTLE_SCRIPT)
         self._unaccept = client.register_script(_UNACCEPT)
         self._take = client.register_script(_TAKE)
 
@@ -253,6 +303,33 @@ class Ledger:
         target's result was already recorded (by another run: nothing changes)."""
         entry = json.dumps({"result": result, "detail": detail, "at": time.time()})
         return int(self._finish_target(keys=[self.keys.ledger(event_id)], args=[target, entry]))
+
+    def finish(self, event_id: str, target: str, result: str, detail: str = "") -> str | None:
+        """Record one target's terminal result and, if no target is pending any more, set the event's one
+        outcome from their results (``settle``), in one script. Returns the outcome set, else None (targets
+        still pending, this target already recorded, or the event already had an outcome)."""
+        self.flush()
+        entry = json.dumps({"result": result, "detail": detail, "at": time.time()})
+        answer = self._finish(keys=self._settle_keys(event_id), args=[target, entry, time.time(), event_id])
+        return self._settled(answer[1:]) if int(answer[0]) == 0 else None
+
+    def settle(self, event_id: str) -> str | None:
+        """Every target has finished: set the event's one outcome from their results (dead_lettered if any is
+        not dispatched). Returns it, or None if the event already had one."""
+        self.flush()
+        return self._settled(self._settle(keys=self._settle_keys(event_id), args=[time.time(), event_id]))
+
+    def _settle_keys(self, event_id: str) -> list[str]:
+        return [self.keys.ledger(event_id), self.keys.counter("outcome:dispatched"),
+                self.keys.counter("outcome:dead_lettered"), self.keys.inflight]
+
+    @staticmethod
+    def _settled(answer: list[Any]) -> str | None:
+        outcome, reason, recorded = answer
+        if not int(recorded):
+            return None
+        OUTCOMES_METRIC.labels(outcome, reason_class(reason)).inc()
+        return outcome
 
     def target_results(self, event_id: str) -> dict[str, dict[str, Any]]:
         data = self.r.hgetall(self.keys.ledger(event_id))

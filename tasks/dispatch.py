@@ -47,22 +47,13 @@ def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
 
 
 def finish(event_id: str, target: str, result: str, detail: str) -> None:
-    """Record the target's result; the last target to finish sets the event's one outcome."""
-    rt = runtime()
-    if rt.ledger.finish_target(event_id, target, result, detail) != 0:
-        return  # other targets still pending, or another run already recorded this one
-    settle(event_id)
+    """Record the target's result; the last target to finish sets the event's one outcome (one script)."""
+    runtime().ledger.finish(event_id, target, result, detail)
 
 
 def settle(event_id: str) -> None:
     """Every target has finished: set the event's one outcome from their results."""
-    rt = runtime()
-    results = rt.ledger.target_results(event_id)
-    failed = sorted(t for t, r in results.items() if r["result"] != "dispatched")
-    if failed:
-        rt.ledger.set_outcome(event_id, "dead_lettered", f"undeliverable to {', '.join(failed)}")
-    else:
-        rt.ledger.set_outcome(event_id, "dispatched", f"delivered to {', '.join(sorted(results))}")
+    runtime().ledger.settle(event_id)
 
 
 def dead_letter(alert: dict[str, Any], route: dict[str, Any], request: dict[str, Any], attempts: int,
