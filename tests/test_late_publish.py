@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,65 +95,67 @@ def _gate_lost_to_outage(monkeypatch: pytest.MonkeyPatch, state: object, server:
     monkeypatch.setattr(state.gate, "check", check)
 
 
+@contextmanager
+def _receiver_on_one_redis(sandbox: SandboxServer, run_id: str, tmp_path: Path,
+                           label: str) -> Iterator[tuple[RedisServer, ReceiverServer, Callable[[], requests.Response]]]:
+    """A receiver whose store and broker are one dedicated redis-server, and the same delivery to send."""
+    with RedisServer(tmp_path / "store") as server:
+        env = service_env(f"{server.url}/0", f"{server.url}/1", sandbox.url, f"t{run_id}{label}:")
+        config = load_config(load_settings(env).config_dir)
+        body = json.dumps(unique_ztp()).encode()
+        secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
+        with ReceiverServer(env) as receiver:
+            yield server, receiver, lambda: post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret,
+                                                        request_id="r1", msg_id=f"msg_{label}1")
+
+
+def _told_503_and_held(monkeypatch: pytest.MonkeyPatch, receiver: ReceiverServer, server: RedisServer,
+                       send: Callable[[], requests.Response], *, script_runs: bool) -> None:
+    _gate_lost_to_outage(monkeypatch, receiver.state, server, script_runs=script_runs)
+    first = send()
+    assert first.status_code == 503, first.text
+    assert receiver.state.late.pending() == 1  # held: the store cannot say yet whether it accepted the event
+
+
 def test_an_event_whose_gate_reply_was_lost_is_published_once_the_store_shows_it_accepted(
         sandbox: SandboxServer, run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The loss seen in tests/reliability (Redis restart, RabbitMQ broker): the sender was told 503, its retry
     "duplicate" of an event that was accepted but never published."""
-    with RedisServer(tmp_path / "store") as server:
-        env = service_env(f"{server.url}/0", f"{server.url}/1", sandbox.url, f"t{run_id}lost:")
-        config = load_config(load_settings(env).config_dir)
-        body = json.dumps(unique_ztp()).encode()
-        secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
-        with ReceiverServer(env) as receiver:
-            state = receiver.state
-            published_before = LATE_PUBLISHES.labels("published")._value.get()
-            _gate_lost_to_outage(monkeypatch, state, server, script_runs=True)
-            first = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, request_id="r1",
-                                msg_id="msg_lost1")
-            assert first.status_code == 503, first.text
-            assert state.late.pending() == 1  # held: the store cannot say yet whether it accepted the event
+    with _receiver_on_one_redis(sandbox, run_id, tmp_path, "lost") as (server, receiver, send):
+        state = receiver.state
+        published_before = LATE_PUBLISHES.labels("published")._value.get()
+        _told_503_and_held(monkeypatch, receiver, server, send, script_runs=True)
 
-            server.start()
-            broker = redis.Redis.from_url(f"{server.url}/0", decode_responses=True)
-            wait_for(lambda: _queued_event_ids(broker), 20, 0.05, "the event the gate accepted to reach the broker")
-            [event_id] = _queued_event_ids(broker)
-            assert state.ledger.trace(event_id)["source"] == "ztp"
+        server.start()
+        broker = redis.Redis.from_url(f"{server.url}/0", decode_responses=True)
+        wait_for(lambda: _queued_event_ids(broker), 20, 0.05, "the event the gate accepted to reach the broker")
+        [event_id] = _queued_event_ids(broker)
+        assert state.ledger.trace(event_id)["source"] == "ztp"
 
-            retry = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, request_id="r1",
-                                msg_id="msg_lost1")
-            assert retry.status_code == 200, retry.text
-            assert retry.json() == {"status": "duplicate", "event_id": event_id}
-            wait_for(lambda: state.late.pending() == 0, 5, 0.05, "the late publisher to finish")
-            assert _queued_event_ids(broker) == [event_id]  # queued once
-            assert LATE_PUBLISHES.labels("published")._value.get() == published_before + 1
+        retry = send()
+        assert retry.status_code == 200, retry.text
+        assert retry.json() == {"status": "duplicate", "event_id": event_id}
+        wait_for(lambda: state.late.pending() == 0, 5, 0.05, "the late publisher to finish")
+        assert _queued_event_ids(broker) == [event_id]  # queued once
+        assert LATE_PUBLISHES.labels("published")._value.get() == published_before + 1
 
 
 def test_an_event_the_gate_never_admitted_is_not_published(
         sandbox: SandboxServer, run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with RedisServer(tmp_path / "store") as server:
-        env = service_env(f"{server.url}/0", f"{server.url}/1", sandbox.url, f"t{run_id}never:")
-        config = load_config(load_settings(env).config_dir)
-        body = json.dumps(unique_ztp()).encode()
-        secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
-        with ReceiverServer(env) as receiver:
-            state = receiver.state
-            not_accepted_before = LATE_PUBLISHES.labels("not_accepted")._value.get()
-            _gate_lost_to_outage(monkeypatch, state, server, script_runs=False)
-            first = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, request_id="r1",
-                                msg_id="msg_never1")
-            assert first.status_code == 503, first.text
-            assert state.late.pending() == 1
+    with _receiver_on_one_redis(sandbox, run_id, tmp_path, "never") as (server, receiver, send):
+        state = receiver.state
+        not_accepted_before = LATE_PUBLISHES.labels("not_accepted")._value.get()
+        _told_503_and_held(monkeypatch, receiver, server, send, script_runs=False)
 
-            server.start()
-            wait_for(lambda: state.late.pending() == 0, 20, 0.05, "the late publisher to resolve the event")
-            assert LATE_PUBLISHES.labels("not_accepted")._value.get() == not_accepted_before + 1
-            broker = redis.Redis.from_url(f"{server.url}/0", decode_responses=True)
-            assert _queued_event_ids(broker) == []  # nothing claimed, nothing published
+        server.start()
+        wait_for(lambda: state.late.pending() == 0, 20, 0.05, "the late publisher to resolve the event")
+        assert LATE_PUBLISHES.labels("not_accepted")._value.get() == not_accepted_before + 1
+        broker = redis.Redis.from_url(f"{server.url}/0", decode_responses=True)
+        assert _queued_event_ids(broker) == []  # nothing claimed, nothing published
 
-            retry = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, request_id="r1",
-                                msg_id="msg_never1")
-            assert retry.status_code == 202, retry.text  # a new event: the first one never existed
-            assert _queued_event_ids(broker) == [retry.json()["event_id"]]
+        retry = send()
+        assert retry.status_code == 202, retry.text  # a new event: the first one never existed
+        assert _queued_event_ids(broker) == [retry.json()["event_id"]]
 
 
 def test_events_of_unknown_admission_are_held_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
