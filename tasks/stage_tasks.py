@@ -11,6 +11,8 @@ import logging
 import time
 from typing import Any
 
+from celery.signals import worker_process_shutdown
+
 from switchboard.logs import log_context
 from switchboard.metrics import STAGE_SECONDS
 from switchboard.stages import STAGE_ORDER, Outcome
@@ -18,14 +20,23 @@ from switchboard.stages.dedupe import dedupe
 from switchboard.stages.gate import gate
 from switchboard.stages.normalize import normalize
 from switchboard.stages.route import route
-from tasks.app import app
+from tasks.app import DISPATCH_QUEUES, app
 from tasks.enrichment import enrich_stage  # the pure enrich + its CRM cache and config audit
+from tasks.kept_publisher import KeptPublisher
 from tasks.runtime import runtime
 from tasks.store_outage import STORE_DOWN, requeue_after_outage
 
 log = logging.getLogger("switchboard.pipeline")
 STAGES = {"normalize": normalize, "dedupe": dedupe, "enrich": enrich_stage, "gate": gate, "route": route}
 ENDED = "_ended"
+# One producer kept per pool process (a prefork child publishes one message at a time): apply_async's producer
+# pool re-binds and re-routes on every publish (tasks/kept_publisher.py). Retries follow the app's publish policy.
+dispatch_publisher = KeptPublisher(app, DISPATCH_QUEUES, keep=2)
+
+
+@worker_process_shutdown.connect
+def _close_dispatch_publisher(**_: Any) -> None:
+    dispatch_publisher.close()  # RabbitMQ then logs a closed connection, not a client that vanished
 
 
 def run_stage(name: str, data: dict[str, Any], timings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -107,7 +118,8 @@ def fan_out(alert: dict[str, Any]) -> None:
         # argsrepr: a short form for Flower (the event id, what operators search for) instead of a repr of
         # the whole alert on every publish
         shown = repr(({"event_id": alert["event_id"], "alert_key": alert.get("alert_key")}, {"target": r["target"]}))
-        app.signature("switchboard.dispatch", args=(alert, r), queue=f"dispatch.{r['priority']}").apply_async(
+        dispatch_publisher.publish(
+            app.signature("switchboard.dispatch", args=(alert, r), queue=f"dispatch.{r['priority']}"),
             headers={"event_id": alert["event_id"]}, argsrepr=shown)
 
 

@@ -42,12 +42,12 @@ def _envelope() -> dict[str, Any]:
     return {"event_id": uuid.uuid4().hex, "source": "ztp", "received_at": 1.5, "payload": {"a": [1, "b"]}}
 
 
-def _take_all(url: str) -> list[Any]:
+def _take_all(url: str, queue: str = INGEST_QUEUE) -> list[Any]:
     kind = "redis" if url.startswith("redis") else "rabbitmq"
     messages = []
     with Connection(url) as conn:
         channel = conn.default_channel
-        while (raw := channel.basic_get(INGEST_QUEUE, no_ack=True)) is not None:
+        while (raw := channel.basic_get(queue, no_ack=True)) is not None:
             messages.append(channel.message_to_python(raw) if kind == "rabbitmq" else raw)
     return messages
 

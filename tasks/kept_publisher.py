@@ -1,0 +1,133 @@
+"""Publishing a task message through producers kept between publishes: the receiver's publish onto the ingest
+queue (webhook_app/ingest_publisher.py) and the ingest task's publish of one dispatch per target (fan_out).
+
+``Signature.apply_async`` acquires a producer from kombu's pool, whose release drops the producer's channel, so
+every publish binds (copies) the queue, its exchange and binding again; it also resolves the route, merges the
+task's options and builds the result machinery we never use. That was half of a publish's CPU: ~15% of a
+webhook's in the receiver (``python -m bench.profile receiver``), and 0.5 -> 0.2 ms per dispatch publish in a
+worker. Here a producer keeps its channel, each queue is declared once per connection, and a publish is
+Celery's own two steps: ``amqp.create_task_message`` (protocol 2, the same headers; inside a task, the same
+root and parent ids ``send_task`` gives) and ``amqp.send_task_message`` (the ``before_task_publish`` signal, so
+``published_at`` is stamped, and the same publish options, retry policy included). tests/test_ingest_publisher.py
+and tests/test_kept_publisher.py check the message equals ``apply_async``'s.
+
+Why a hand-written pool of kept producers instead of kombu's ``ProducerPool``: that pool's release is what drops
+the channel. Each kept producer has its own connection (kombu connections are not shared between threads); one
+that raised is closed and never reused, so the next publish connects afresh; at most ``keep`` idle ones are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery, Signature
+from kombu import Connection, Producer
+from kombu import Queue as KombuQueue
+from kombu.utils.uuid import uuid
+
+
+@dataclass
+class _Kept:
+    connection: Connection
+    producer: Producer
+    queues: dict[str, KombuQueue] = field(default_factory=dict)  # bound to the producer's channel, declared on it
+
+
+class KeptPublisher:
+    def __init__(self, celery: Celery, queue_names: Iterable[str], keep: int = 8) -> None:
+        self.celery = celery
+        self.queue_names = frozenset(queue_names)
+        self.keep = keep
+        self._idle: queue.LifoQueue[_Kept] = queue.LifoQueue()
+        self._pid = os.getpid()
+
+    def publish(self, signature: Signature, *, headers: dict[str, Any], argsrepr: str,
+                timeout_s: float | None = None, retry: bool | None = None) -> None:
+        """Publish ``signature`` (one task, or a chain) once on its queue. ``retry=None`` follows the app's
+        ``task_publish_retry`` and its policy (a task's publish waits out a broker restart); ``retry=False``
+        raises if the broker did not take it (for RabbitMQ: did not confirm it) within ``timeout_s``."""
+        wanted = signature.options.get("queue") or self.celery.conf.task_default_queue
+        if wanted not in self.queue_names:
+            raise ValueError(f"this publisher publishes on {sorted(self.queue_names)}, not {wanted!r}")
+        kept = self._acquire()
+        try:
+            options: dict[str, Any] = {"queue": self._bound(kept, wanted), "declare": [], "headers": headers,
+                                       "argsrepr": argsrepr}
+            if retry is not None:
+                options["retry"] = retry
+            if timeout_s is not None:
+                options.update(timeout=timeout_s, confirm_timeout=timeout_s)
+            if signature.subtask_type:  # a chain (the per-stage grain): Celery builds the links' message
+                signature.apply_async(producer=kept.producer, **options)
+            else:
+                self._send(kept.producer, signature, options)
+        except BaseException:
+            self._discard(kept)
+            raise
+        self._release(kept)
+
+    def _send(self, producer: Producer, signature: Signature, options: dict[str, Any]) -> None:
+        root_id = parent_id = None
+        parent = self.celery.current_worker_task
+        if parent:  # as send_task: a task's publish carries its root and parent (Flower shows the tree)
+            root_id = parent.request.root_id or parent.request.id
+            parent_id = parent.request.id
+        amqp = self.celery.amqp
+        kwargs = dict(signature.kwargs)
+        message = amqp.create_task_message(uuid(), signature.task, tuple(signature.args), kwargs,
+                                           reply_to=self.celery.thread_oid, root_id=root_id, parent_id=parent_id,
+                                           ignore_result=None,  # as send_task: the app's setting decides
+                                           argsrepr=options["argsrepr"], kwargsrepr=repr(kwargs))
+        amqp.send_task_message(producer, signature.task, message, **options)
+
+    def idle(self) -> int:
+        """Producers kept for the next publishes (a broken one is never among them)."""
+        return self._idle.qsize()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._discard(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+    def _acquire(self) -> _Kept:
+        if os.getpid() != self._pid:  # forked (gunicorn --preload, a prefork pool): the parent's sockets are not ours
+            self._idle = queue.LifoQueue()
+            self._pid = os.getpid()
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            connection = self.celery.connection_for_write()
+            try:
+                return _Kept(connection, Producer(connection.default_channel))
+            except BaseException:
+                connection.release()
+                raise
+
+    def _bound(self, kept: _Kept, name: str) -> KombuQueue:
+        bound = kept.queues.get(name)
+        if bound is None:
+            bound = self.celery.amqp.queues[name].bind(kept.producer.channel)
+            # Declared once per connection: on a fresh RabbitMQ vhost, a message published before any worker
+            # declared the queue would otherwise be dropped as unroutable.
+            kept.producer.maybe_declare(bound)
+            kept.queues[name] = bound
+        return bound
+
+    def _release(self, kept: _Kept) -> None:
+        if self._idle.qsize() >= self.keep:
+            self._discard(kept)
+        else:
+            self._idle.put(kept)
+
+    @staticmethod
+    def _discard(kept: _Kept) -> None:
+        try:
+            kept.connection.release()
+        except Exception:  # noqa: BLE001, S110 - a connection that already broke has nothing left to close
+            pass
