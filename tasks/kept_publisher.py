@@ -1,5 +1,6 @@
 """Publishing a task message through producers kept between publishes: the receiver's publish onto the ingest
-queue (webhook_app/ingest_publisher.py) and the ingest task's publish of one dispatch per target (fan_out).
+queue (webhook_app/receiver.py: once, ``retry=False``, answered 503 if the broker does not take it) and the
+ingest task's publish of one dispatch per target (fan_out).
 
 ``Signature.apply_async`` acquires a producer from kombu's pool, whose release drops the producer's channel, so
 every publish binds (copies) the queue, its exchange and binding again; it also resolves the route, merges the
@@ -76,11 +77,14 @@ class KeptPublisher:
         if parent:  # as send_task: a task's publish carries its root and parent (Flower shows the tree)
             root_id = parent.request.root_id or parent.request.id
             parent_id = parent.request.id
+        # as send_task: a task registered in this process sends its own ignore_result (the app's setting unless
+        # the task overrides it); a task known only by name sends none and the worker's setting decides
+        task = self.celery.tasks.get(signature.task)
         amqp = self.celery.amqp
         kwargs = dict(signature.kwargs)
         message = amqp.create_task_message(uuid(), signature.task, tuple(signature.args), kwargs,
                                            reply_to=self.celery.thread_oid, root_id=root_id, parent_id=parent_id,
-                                           ignore_result=None,  # as send_task: the app's setting decides
+                                           ignore_result=task.ignore_result if task is not None else None,
                                            argsrepr=options["argsrepr"], kwargsrepr=repr(kwargs))
         amqp.send_task_message(producer, signature.task, message, **options)
 

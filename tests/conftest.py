@@ -53,6 +53,16 @@ def own_broker(kind: str, redis_db: int, label: str, run_id: str, cleanups: list
     return _broker_url("rabbitmq", label, run_id, cleanups)
 
 
+@pytest.fixture
+def publish_broker(broker_kind: str, run_id: str) -> Iterator[tuple[str, str]]:
+    """``(kind, url)``: a broker of this test's own (Redis DB 9, or a vhost) for tests that publish and read back."""
+    cleanups: list = []
+    url = own_broker(broker_kind, 9, f"pub{uuid.uuid4().hex[:6]}", run_id, cleanups)
+    yield broker_kind, url
+    for cleanup in reversed(cleanups):
+        cleanup()
+
+
 def redis_broker_env(run_id: str, redis_db: int, label: str, sandbox_url: str, config_dir: Path,
                      cleanups: list, **extra: str) -> tuple[dict[str, str], str]:
     """A service environment on its own Redis broker DB and key prefix (the vendor sandbox's requests cleared):

@@ -1,12 +1,12 @@
-"""The receiver's kept producers (webhook_app/ingest_publisher.py) on the real Redis and RabbitMQ: the message is
-the one Celery's ``apply_async`` sends, a fresh vhost gets the queue declared before any worker exists, and a
-producer whose connection broke is not used again."""
+"""The receiver's kept producers (tasks/kept_publisher.py on the ingest queue, without retry, as
+webhook_app/receiver.py uses them) on the real Redis and RabbitMQ: the message is the one Celery's ``apply_async``
+sends, a fresh vhost gets the queue declared before any worker exists, and a producer whose connection broke is
+not used again."""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,22 +14,12 @@ from kombu import Connection
 
 from switchboard.settings import load_settings
 from tasks.app import INGEST_QUEUE, make_celery
+from tasks.kept_publisher import KeptPublisher
 from tasks.pipeline import ingest_signature
-from tests.conftest import own_broker
-from webhook_app.ingest_publisher import IngestPublisher
 
 # what differs between any two task messages: the task's id (its root id and correlation id), the publish time
 VARYING_HEADERS = {"id", "root_id", "published_at"}
 VARYING_PROPERTIES = {"correlation_id", "delivery_tag", "delivery_info", "application_headers"}  # headers: above
-
-
-@pytest.fixture
-def broker(broker_kind: str, run_id: str) -> Iterator[tuple[str, str]]:
-    cleanups: list = []
-    url = own_broker(broker_kind, 9, f"pub{uuid.uuid4().hex[:6]}", run_id, cleanups)
-    yield broker_kind, url
-    for cleanup in reversed(cleanups):
-        cleanup()
 
 
 def _celery(url: str):  # noqa: ANN202
@@ -60,16 +50,16 @@ def _without_ids(body: list[Any]) -> list[Any]:
     return [args, kwargs, {**embed, "chain": chain}]
 
 
-def _publish(publisher: IngestPublisher, envelope: dict[str, Any], grain: str = "fused") -> None:
+def _publish(publisher: KeptPublisher, envelope: dict[str, Any], grain: str = "fused") -> None:
     publisher.publish(ingest_signature(publisher.celery, envelope, grain), headers={"event_id": envelope["event_id"]},
-                      argsrepr=repr(({"event_id": envelope["event_id"]},)), timeout_s=2.0)
+                      argsrepr=repr(({"event_id": envelope["event_id"]},)), timeout_s=2.0, retry=False)
 
 
 @pytest.mark.parametrize("grain", ["fused", "chain"])
-def test_the_message_is_the_one_apply_async_sends(broker: tuple[str, str], grain: str) -> None:
-    _, url = broker
+def test_the_message_is_the_one_apply_async_sends(publish_broker: tuple[str, str], grain: str) -> None:
+    _, url = publish_broker
     celery = _celery(url)
-    publisher = IngestPublisher(celery)
+    publisher = KeptPublisher(celery, [INGEST_QUEUE])
     envelope = _envelope()
     # first, on a broker where nothing declared the ingest queue yet: the publisher declares it
     _publish(publisher, envelope, grain)
@@ -105,9 +95,9 @@ def _break_connections(kind: str, url: str) -> None:
                        check=True, capture_output=True, timeout=60)
 
 
-def test_a_producer_whose_connection_broke_is_not_used_again(broker: tuple[str, str]) -> None:
-    kind, url = broker
-    publisher = IngestPublisher(_celery(url))
+def test_a_producer_whose_connection_broke_is_not_used_again(publish_broker: tuple[str, str]) -> None:
+    kind, url = publish_broker
+    publisher = KeptPublisher(_celery(url), [INGEST_QUEUE])
     _publish(publisher, _envelope())
     _break_connections(kind, url)
     published, failed = 1, 0
@@ -128,7 +118,7 @@ def test_a_broker_that_is_away_makes_publish_raise_promptly() -> None:
 
     from switchboard.runner import free_port
 
-    publisher = IngestPublisher(_celery(f"redis://127.0.0.1:{free_port()}/0"))
+    publisher = KeptPublisher(_celery(f"redis://127.0.0.1:{free_port()}/0"), [INGEST_QUEUE])
     started = time.monotonic()
     with pytest.raises(Exception):  # noqa: B017, PT011 - kombu's or redis-py's connection error
         _publish(publisher, _envelope())
@@ -137,7 +127,7 @@ def test_a_broker_that_is_away_makes_publish_raise_promptly() -> None:
 
 
 def test_a_signature_for_another_queue_is_refused() -> None:
-    publisher = IngestPublisher(_celery("redis://127.0.0.1:1/0"))  # refused before any connection is made
+    publisher = KeptPublisher(_celery("redis://127.0.0.1:1/0"), [INGEST_QUEUE])  # refused before connecting
     other = publisher.celery.signature("switchboard.dispatch", args=({},), queue="dispatch.critical")
     with pytest.raises(ValueError, match="dispatch.critical"):
         publisher.publish(other, headers={}, argsrepr="()", timeout_s=1.0)

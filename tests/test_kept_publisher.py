@@ -6,26 +6,15 @@ the task."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tasks.app import DISPATCH_QUEUES
 from tasks.kept_publisher import KeptPublisher
-from tests.conftest import own_broker
 from tests.test_ingest_publisher import VARYING_HEADERS, VARYING_PROPERTIES, _break_connections, _celery, _take_all
 
 QUEUE = "dispatch.critical"
-
-
-@pytest.fixture
-def broker(broker_kind: str, run_id: str) -> Iterator[tuple[str, str]]:
-    cleanups: list = []
-    url = own_broker(broker_kind, 9, f"kept{uuid.uuid4().hex[:6]}", run_id, cleanups)
-    yield broker_kind, url
-    for cleanup in reversed(cleanups):
-        cleanup()
 
 
 def _dispatch(celery: Any, event_id: str) -> Any:
@@ -34,8 +23,8 @@ def _dispatch(celery: Any, event_id: str) -> Any:
     return celery.signature("switchboard.dispatch", args=(alert, route), queue=QUEUE)
 
 
-def test_inside_a_task_the_message_is_the_one_apply_async_sends(broker: tuple[str, str]) -> None:
-    _, url = broker
+def test_inside_a_task_the_message_is_the_one_apply_async_sends(publish_broker: tuple[str, str]) -> None:
+    _, url = publish_broker
     celery = _celery(url)
     publisher = KeptPublisher(celery, DISPATCH_QUEUES)
     event_id = uuid.uuid4().hex
@@ -61,8 +50,8 @@ def test_inside_a_task_the_message_is_the_one_apply_async_sends(broker: tuple[st
         {k: v for k, v in celerys.properties.items() if k not in VARYING_PROPERTIES}
 
 
-def test_outside_a_task_there_is_no_parent(broker: tuple[str, str]) -> None:
-    _, url = broker
+def test_outside_a_task_there_is_no_parent(publish_broker: tuple[str, str]) -> None:
+    _, url = publish_broker
     publisher = KeptPublisher(_celery(url), DISPATCH_QUEUES)
     publisher.publish(_dispatch(publisher.celery, "e1"), headers={}, argsrepr="()")
     publisher.close()
@@ -70,8 +59,8 @@ def test_outside_a_task_there_is_no_parent(broker: tuple[str, str]) -> None:
     assert message.headers["parent_id"] is None and message.headers["root_id"] == message.headers["id"]
 
 
-def test_a_publish_after_the_connection_broke_is_retried_not_failed(broker: tuple[str, str]) -> None:
-    kind, url = broker
+def test_a_publish_after_the_connection_broke_is_retried_not_failed(publish_broker: tuple[str, str]) -> None:
+    kind, url = publish_broker
     celery = _celery(url)
     celery.conf.task_publish_retry_policy = {"max_retries": 5, "interval_start": 0, "interval_step": 0.2,
                                              "interval_max": 0.5}

@@ -20,10 +20,10 @@ from switchboard.idempotency import IdempotencyKey
 from switchboard.ledger import Ledger
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
+from tasks.kept_publisher import KeptPublisher
 from tests.conftest import redis_broker_env
 from tests.helpers import ReceiverServer, WorkerProcess, config_copy
 from tests.posting import Sandbox, unique_ztp, wait_outcome
-from webhook_app.ingest_publisher import IngestPublisher
 
 
 def test_unaccept_and_take_exclude_each_other(state_redis: redis.Redis, run_id: str) -> None:
@@ -65,16 +65,16 @@ def stack(run_id: str, sandbox, state_redis: redis.Redis, tmp_path: Path) -> Ite
 def _published_then_failed(monkeypatch: pytest.MonkeyPatch, before_failing=lambda event_id: None) -> list[str]:
     """Every publish reaches the broker, then reports a lost connection (after ``before_failing``)."""
     published: list[str] = []
-    original = IngestPublisher.publish
+    original = KeptPublisher.publish
 
-    def publish(self: IngestPublisher, *args: object, **options: object) -> None:
+    def publish(self: KeptPublisher, *args: object, **options: object) -> None:
         original(self, *args, **options)
         event_id = (options.get("headers") or {}).get("event_id")
         published.append(event_id)
         before_failing(event_id)
         raise ConnectionResetError(104, "injected: the connection closed before the confirm arrived")
 
-    monkeypatch.setattr(IngestPublisher, "publish", publish)
+    monkeypatch.setattr(KeptPublisher, "publish", publish)
     return published
 
 

@@ -23,8 +23,8 @@ from switchboard.rate_limit import RateLimiter
 from switchboard.settings import Settings, load_settings
 from switchboard.store import Keys, redis_client
 from tasks.app import INGEST_QUEUE, make_celery
+from tasks.kept_publisher import KeptPublisher
 from webhook_app.health import health_bp
-from webhook_app.ingest_publisher import IngestPublisher
 from webhook_app.late_publish import LatePublisher
 from webhook_app.openapi import EXTENSION as OPENAPI
 from webhook_app.openapi import build_spec, openapi_bp
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         rate_limiter=RateLimiter(client, settings.key_prefix),
         depth_guard=_depth_guard(celery, config),
         gate=Gate(client, keys, settings.key_prefix, config.service["ledger_ttl_s"]),
-        publisher=IngestPublisher(celery),
+        publisher=KeptPublisher(celery, [INGEST_QUEUE]),
         late=LatePublisher(),
         config_watch=watch,
     )

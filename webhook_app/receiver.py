@@ -28,8 +28,8 @@ from switchboard.metrics import IDEMPOTENCY, WEBHOOKS
 from switchboard.rate_limit import RateLimiter
 from switchboard.settings import Settings
 from switchboard.store import Keys
+from tasks.kept_publisher import KeptPublisher
 from tasks.pipeline import ingest_signature
-from webhook_app.ingest_publisher import IngestPublisher
 from webhook_app.late_publish import LatePublisher
 from webhook_app.request_checks import Rejection, idempotency_keys, parse_json, verify_signature
 from webhook_app.schemas import validate_payload
@@ -50,7 +50,7 @@ class ReceiverState:
     rate_limiter: RateLimiter
     depth_guard: DepthGuard
     gate: Gate  # ingress rate + idempotency claim + ledger record, one round trip (switchboard.admission)
-    publisher: IngestPublisher  # the ingest queue's producers, kept between requests
+    publisher: KeptPublisher  # the ingest queue's producers, kept between requests
     late: LatePublisher  # accepted events neither enqueued nor released: published when the broker is back
     # Follows config changes: webhook_app.app rebuilds this state (and what it built from config values)
     # before a request when the watcher swapped the config. None: a config given to create_app, fixed.
@@ -162,7 +162,7 @@ def _enqueuer(state: ReceiverState, source: str, event_id: str, payload: dict[st
         # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
         state.publisher.publish(signature, headers={"event_id": event_id},
                                 argsrepr=repr(({"event_id": event_id, "source": source},)),
-                                timeout_s=PUBLISH_TIMEOUT_S)
+                                timeout_s=PUBLISH_TIMEOUT_S, retry=False)  # a 503 now, not a held request
 
     return enqueue
 
