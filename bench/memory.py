@@ -48,6 +48,8 @@ def memory(ctx: BenchContext, events: int | None = None, deadline: float | None 
             start_worker(DISPATCH, env, ctx.log_dir, "memory-dispatch") as dispatch:
         procs = {"gunicorn_worker": gunicorn, "ingest_worker": ingest, "dispatch_worker": dispatch}
         sent, warm, warm_sent, batch_s = 0, None, 0, 0.0
+        # Each role's largest RSS after every batch: a plateau and a slow slope can end at the same growth.
+        series: dict[str, list[list[float]]] = {role: [] for role in procs}
         while sent < total:
             if deadline is not None and warm is not None and sent > warm_sent and time.time() + batch_s > deadline:
                 break
@@ -59,8 +61,11 @@ def memory(ctx: BenchContext, events: int | None = None, deadline: float | None 
             ctx.wait_dispatched(env, sent, 120 + count / 10)
             ctx.sandbox("DELETE", "/_sandbox/requests")
             ctx.sandbox("POST", "/_sandbox/ratelimit/pagerduty", {"limit": 10_000_000, "window_s": 1})
+            snapshot = _snapshot(procs)
+            for role, per_pid in snapshot.items():
+                series[role].append([sent, _mb(max(v["rss_kb"] for v in per_pid.values()))])
             if warm is None and sent >= warm_up:
-                warm, warm_sent = _snapshot(procs), sent
+                warm, warm_sent = snapshot, sent
             batch_s = time.time() - batch_started
         end = _snapshot(procs)
     out: dict[str, Any] = {"events": sent, "target_events": total, "after_warm_up_events": warm_sent,
@@ -74,7 +79,7 @@ def memory(ctx: BenchContext, events: int | None = None, deadline: float | None 
         out[role] = {"processes": len(after), "rss_mb_after_warm_up": _mb(max(v["rss_kb"] for v in before.values())),
                      "rss_mb_end": _mb(max(v["rss_kb"] for v in after.values())),
                      "peak_rss_mb": _mb(max(v["peak_kb"] for v in after.values())),
-                     "growth": round(role_growth, 4)}
+                     "growth": round(role_growth, 4), "rss_mb_after_batches": series[role]}
     out["rss_growth"] = round(growth, 4)
     return out
 

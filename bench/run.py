@@ -56,8 +56,8 @@ class Runner:
         if "flow" in phases:
             r["flow"] = self.timed("flow", flow_control, ctx)
 
-    def soak(self, deadline: float | None) -> None:
-        self.r["memory"] = self.timed("memory", memory, self.ctx, deadline=deadline)
+    def soak(self, deadline: float | None, events: int | None = None) -> None:
+        self.r["memory"] = self.timed("memory", memory, self.ctx, events, deadline=deadline)
 
 
 # What the Redis soak (last) needs at least on a slow machine: its warm-up and one measured batch.
@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=19.0,
                         help="time budget: the memory soaks stop starting batches after it "
                              f"(RabbitMQ's leaves the Redis soak {REDIS_SOAK_RESERVE_S} s)")
+    parser.add_argument("--soak-events", type=int, default=None,
+                        help="events each memory soak sends (default: 100,000 on Redis, 10,000 on RabbitMQ, which "
+                             "share make bench's 20 minutes); e.g. 100000 on its own with --phases memory --minutes 45")
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory (logs, configs)")
     args = parser.parse_args(argv)
     phases = tuple(p for p in args.phases.split(",") if p)
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                 # Redis soaks last: the 100,000 events get what is left of the time budget.
                 for broker in sorted(runners, key=lambda b: b == "redis"):
                     budget_end = started + args.minutes * 60
-                    runners[broker].soak(budget_end if broker == "redis" else budget_end - REDIS_SOAK_RESERVE_S)
+                    reserve = REDIS_SOAK_RESERVE_S if broker != "redis" and "redis" in runners else 0
+                    runners[broker].soak(budget_end - reserve, args.soak_events)
             for broker, runner in runners.items():
                 runner.r["summary"] = summary(runner.r)
                 results[broker] = runner.r

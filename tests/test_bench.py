@@ -35,6 +35,9 @@ def test_the_bench_runs_every_phase_and_writes_its_results(tmp_path: Path) -> No
     assert redis_run["flow"]["events"] > 0 and redis_run["memory"]["ingest_worker"]["processes"] == 2
     memory = redis_run["memory"]
     assert memory["measured_events"] == memory["events"] - memory["after_warm_up_events"] > 0
+    series = memory["gunicorn_worker"]["rss_mb_after_batches"]  # RSS after each batch: [events sent, MB]
+    assert [sent for sent, _ in series] == sorted({sent for sent, _ in series}) and series[-1][0] == memory["events"]
+    assert len(series) >= 2 and all(mb > 0 for _, mb in series)
     assert results["versions"]["celery"] and results["machine"]["cores"] >= 1 and results["grain"] in ("fused", "chain")
     assert "| redis | ingress req/s |" in done.stdout  # the table
 
