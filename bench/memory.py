@@ -63,11 +63,11 @@ def memory(ctx: BenchContext, events: int | None = None, deadline: float | None 
             ctx.sandbox("POST", "/_sandbox/ratelimit/pagerduty", {"limit": 10_000_000, "window_s": 1})
             snapshot = _snapshot(procs)
             for role, per_pid in snapshot.items():
-                series[role].append([sent, _mb(max(v["rss_kb"] for v in per_pid.values()))])
+                series[role].append([sent, _largest_mb(per_pid)])
             if warm is None and sent >= warm_up:
                 warm, warm_sent = snapshot, sent
             batch_s = time.time() - batch_started
-        end = _snapshot(procs)
+        end = snapshot  # the last batch's: nothing ran since
     out: dict[str, Any] = {"events": sent, "target_events": total, "after_warm_up_events": warm_sent,
                            "measured_events": sent - warm_sent}
     growth = 0.0
@@ -76,13 +76,14 @@ def memory(ctx: BenchContext, events: int | None = None, deadline: float | None 
         changes = [(after[p]["rss_kb"] - before[p]["rss_kb"]) / before[p]["rss_kb"] for p in after if p in before]
         role_growth = max(changes, key=abs) if changes else 0.0
         growth = max(growth, role_growth, key=abs)
-        out[role] = {"processes": len(after), "rss_mb_after_warm_up": _mb(max(v["rss_kb"] for v in before.values())),
-                     "rss_mb_end": _mb(max(v["rss_kb"] for v in after.values())),
-                     "peak_rss_mb": _mb(max(v["peak_kb"] for v in after.values())),
+        out[role] = {"processes": len(after), "rss_mb_after_warm_up": _largest_mb(before),
+                     "rss_mb_end": _largest_mb(after),
+                     "peak_rss_mb": _largest_mb(after, "peak_kb"),
                      "growth": round(role_growth, 4), "rss_mb_after_batches": series[role]}
     out["rss_growth"] = round(growth, 4)
     return out
 
 
-def _mb(kb: int) -> float:
-    return round(kb / 1024, 1)
+def _largest_mb(per_pid: dict[int, dict[str, int]], field: str = "rss_kb") -> float:
+    """The largest ``field`` among a role's processes, in MB."""
+    return round(max(v[field] for v in per_pid.values()) / 1024, 1)
