@@ -118,6 +118,7 @@ def make_celery(settings: Settings) -> Celery:
         # receiver publishes with retry=False and answers 503 instead.
         task_publish_retry_policy={"max_retries": 30, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         worker_send_task_events=True,
+        worker_consumer="tasks.worker_consumer:Consumer",  # task events sent in batches, not one per event
         # No "task-sent" event per publish: it cost the receiver a Redis PUBLISH and a repr of the whole
         # envelope per webhook (bench/: ~10% of a request); Flower lists every task from the workers' events.
         task_send_sent_event=False,
