@@ -14,7 +14,8 @@ from celery.events.event import get_exchange
 from kombu import Connection, Queue
 
 from switchboard.waiting import wait_for
-from tests.helpers import REDIS_PORT, WorkerProcess, service_env
+from tests.conftest import REDIS_STATE_URL
+from tests.helpers import WorkerProcess, service_env
 
 TASKS = 40
 EVENTS_PER_TASK = ("task-received", "task-started", "task-succeeded")
@@ -23,7 +24,7 @@ EVENTS_PER_TASK = ("task-received", "task-started", "task-succeeded")
 def test_task_events_arrive_complete_and_batched(publish_broker: tuple[str, str], run_id: str, sandbox,
                                                  tmp_path: Path) -> None:
     _, broker = publish_broker
-    env = service_env(broker, f"redis://127.0.0.1:{REDIS_PORT}/11", sandbox.url, f"t{run_id}ev{uuid.uuid4().hex[:6]}:")
+    env = service_env(broker, REDIS_STATE_URL, sandbox.url, f"t{run_id}ev{uuid.uuid4().hex[:6]}:")
     sender = Celery("events-test", broker=broker, set_as_current=False)
     messages: list[list[dict]] = []  # the events in each message the monitor received
 
