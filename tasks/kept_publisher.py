@@ -19,16 +19,27 @@ that raised is closed and never reused, so the next publish connects afresh; at 
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery, Signature
 from kombu import Connection, Producer
 from kombu import Queue as KombuQueue
+from kombu.utils.functional import retry_over_time
 from kombu.utils.uuid import uuid
+
+log = logging.getLogger(__name__)
+
+
+def _log_retry(exc: BaseException, intervals: Iterator[float], retries: int) -> float:
+    interval = next(intervals)
+    log.warning("broker refused a publish's connection (%s), retry %d in %.1fs", type(exc).__name__,
+                retries + 1, interval)
+    return interval
 
 
 @dataclass
@@ -45,6 +56,7 @@ class KeptPublisher:
         self.keep = keep
         self._idle: queue.LifoQueue[_Kept] = queue.LifoQueue()
         self._pid = os.getpid()
+        self._errors: tuple[type[BaseException], ...] | None = None
 
     def publish(self, signature: Signature, *, headers: dict[str, Any], argsrepr: str,
                 timeout_s: float | None = None, retry: bool | None = None) -> None:
@@ -54,10 +66,10 @@ class KeptPublisher:
         wanted = signature.options.get("queue") or self.celery.conf.task_default_queue
         if wanted not in self.queue_names:
             raise ValueError(f"this publisher publishes on {sorted(self.queue_names)}, not {wanted!r}")
-        kept = self._acquire()
+        retrying = self.celery.conf.task_publish_retry if retry is None else retry
+        kept, bound = self._ready(wanted, retrying)
         try:
-            options: dict[str, Any] = {"queue": self._bound(kept, wanted), "declare": [], "headers": headers,
-                                       "argsrepr": argsrepr}
+            options: dict[str, Any] = {"queue": bound, "declare": [], "headers": headers, "argsrepr": argsrepr}
             if retry is not None:
                 options["retry"] = retry
             if timeout_s is not None:
@@ -98,6 +110,37 @@ class KeptPublisher:
                 self._discard(self._idle.get_nowait())
             except queue.Empty:
                 return
+
+    def _ready(self, name: str, retrying: bool) -> tuple[_Kept, KombuQueue]:
+        """A kept producer with queue ``name`` bound and declared on its channel. Connecting and declaring come
+        before the publish's own retry (``send_task_message`` -> ``Producer.publish``), so when the publish
+        retries they retry too, under the same policy: a broker that refuses connections for a while (a
+        restart; RabbitMQ's "connection limit reached"), which kombu does not count as recoverable, is waited
+        out as the publish would be. Found by tests/reliability/test_faults_rabbitmq.py: an ingest task whose
+        kept connection had been closed raised NotAllowed here and its event ended without an outcome."""
+        def attempt() -> tuple[_Kept, KombuQueue]:
+            kept = self._acquire()
+            try:
+                return kept, self._bound(kept, name)
+            except BaseException:
+                self._discard(kept)
+                raise
+
+        if not retrying:
+            return attempt()
+        policy = self.celery.conf.task_publish_retry_policy or {}
+        return retry_over_time(attempt, self._connection_errors(), errback=_log_retry,
+                               max_retries=policy.get("max_retries", 3),
+                               interval_start=policy.get("interval_start", 0),
+                               interval_step=policy.get("interval_step", 0.2),
+                               interval_max=policy.get("interval_max", 0.2))
+
+    def _connection_errors(self) -> tuple[type[BaseException], ...]:
+        if self._errors is None:
+            probe = self.celery.connection_for_write()  # not connected: only its transport's error classes
+            self._errors = tuple(probe.connection_errors) + tuple(probe.channel_errors)
+            probe.release()
+        return self._errors
 
     def _acquire(self) -> _Kept:
         if os.getpid() != self._pid:  # forked (gunicorn --preload, a prefork pool): the parent's sockets are not ours

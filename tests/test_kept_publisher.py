@@ -5,11 +5,16 @@ the task."""
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import threading
 import uuid
 from typing import Any
 
 import pytest
+from amqp.exceptions import NotAllowed
 
+from switchboard.waiting import wait_for
 from tasks.app import DISPATCH_QUEUES
 from tasks.kept_publisher import KeptPublisher
 from tests.test_ingest_publisher import VARYING_HEADERS, VARYING_PROPERTIES, _break_connections, _celery, _take_all
@@ -79,3 +84,46 @@ def test_a_signature_for_a_queue_it_does_not_serve_is_refused() -> None:
     ingest = publisher.celery.signature("switchboard.ingest", args=({},), queue="ingest")
     with pytest.raises(ValueError, match="'ingest'"):
         publisher.publish(ingest, headers={}, argsrepr="()")
+
+
+def _vhost_limit(url: str, limits: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", "set_vhost_limits", "-p", url.rsplit("/", 1)[1], limits],
+                   check=True, capture_output=True, timeout=60)
+
+
+def test_a_broker_refusing_connections_is_waited_out_when_the_publish_retries(
+        publish_broker: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """A task's publish with no kept connection left, while RabbitMQ refuses new ones ("connection limit
+    reached", which kombu does not retry): it waits under the app's publish retry policy, then publishes once.
+    Without retry (the receiver's publish) the refusal is raised at once."""
+    kind, url = publish_broker
+    if kind != "rabbitmq":
+        pytest.skip("refusing new connections while running is RabbitMQ's vhost limit")
+    celery = _celery(url)
+    celery.conf.task_publish_retry_policy = {"max_retries": 100, "interval_start": 0.1, "interval_step": 0.1,
+                                             "interval_max": 0.2}
+    publisher = KeptPublisher(celery, DISPATCH_QUEUES)
+    _vhost_limit(url, '{"max-connections": 0}')
+    try:
+        with pytest.raises(NotAllowed):
+            publisher.publish(_dispatch(celery, "no-retry"), headers={}, argsrepr="()", retry=False)
+        errors: list[BaseException] = []
+
+        def publish() -> None:
+            try:
+                publisher.publish(_dispatch(celery, "waited"), headers={}, argsrepr="()")
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        caplog.set_level(logging.WARNING, logger="tasks.kept_publisher")
+        worker = threading.Thread(target=publish)
+        worker.start()
+        wait_for(lambda: sum("refused a publish's connection" in r.getMessage() for r in caplog.records) >= 2,
+                 30, 0.05, "two refused attempts")
+        assert worker.is_alive()
+    finally:
+        _vhost_limit(url, '{"max-connections": -1}')
+    worker.join(timeout=30)
+    assert not worker.is_alive() and not errors
+    publisher.close()
+    assert [m.decode()[0][0]["event_id"] for m in _take_all(url, QUEUE)] == ["waited"]
