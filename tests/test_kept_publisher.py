@@ -17,6 +17,7 @@ from amqp.exceptions import NotAllowed
 from switchboard.waiting import wait_for
 from tasks.app import DISPATCH_QUEUES
 from tasks.kept_publisher import KeptPublisher
+from tests.conftest import own_broker
 from tests.test_ingest_publisher import VARYING_HEADERS, VARYING_PROPERTIES, _break_connections, _celery, _take_all
 
 QUEUE = "dispatch.critical"
@@ -92,31 +93,39 @@ def _vhost_limit(url: str, limits: str) -> None:
 
 
 def test_a_broker_refusing_connections_is_waited_out_when_the_publish_retries(
-        publish_broker: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
+        run_id: str, caplog: pytest.LogCaptureFixture) -> None:
     """A task's publish with no kept connection left, while RabbitMQ refuses new ones ("connection limit
     reached", which kombu does not retry): it waits under the app's publish retry policy, then publishes once.
-    Without retry (the receiver's publish) the refusal is raised at once."""
-    kind, url = publish_broker
-    if kind != "rabbitmq":
-        pytest.skip("refusing new connections while running is RabbitMQ's vhost limit")
+    Without retry (the receiver's publish) the refusal is raised at once. RabbitMQ only: a vhost of its own can
+    refuse new connections (a Redis server could only refuse them to every test at once)."""
+    cleanups: list = []
+    try:
+        url = own_broker("rabbitmq", 0, f"refuse{uuid.uuid4().hex[:6]}", run_id, cleanups)
+        _publish_while_refused(url, caplog)
+    finally:
+        for cleanup in reversed(cleanups):
+            cleanup()
+
+
+def _publish_while_refused(url: str, caplog: pytest.LogCaptureFixture) -> None:
     celery = _celery(url)
     celery.conf.task_publish_retry_policy = {"max_retries": 100, "interval_start": 0.1, "interval_step": 0.1,
                                              "interval_max": 0.2}
     publisher = KeptPublisher(celery, DISPATCH_QUEUES)
+    errors: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            publisher.publish(_dispatch(celery, "waited"), headers={}, argsrepr="()")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    worker = threading.Thread(target=publish)
     _vhost_limit(url, '{"max-connections": 0}')
     try:
         with pytest.raises(NotAllowed):
             publisher.publish(_dispatch(celery, "no-retry"), headers={}, argsrepr="()", retry=False)
-        errors: list[BaseException] = []
-
-        def publish() -> None:
-            try:
-                publisher.publish(_dispatch(celery, "waited"), headers={}, argsrepr="()")
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                errors.append(exc)
-
         caplog.set_level(logging.WARNING, logger="tasks.kept_publisher")
-        worker = threading.Thread(target=publish)
         worker.start()
         wait_for(lambda: sum("refused a publish's connection" in r.getMessage() for r in caplog.records) >= 2,
                  30, 0.05, "two refused attempts")
