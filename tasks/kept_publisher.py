@@ -66,8 +66,7 @@ class KeptPublisher:
         wanted = signature.options.get("queue") or self.celery.conf.task_default_queue
         if wanted not in self.queue_names:
             raise ValueError(f"this publisher publishes on {sorted(self.queue_names)}, not {wanted!r}")
-        retrying = self.celery.conf.task_publish_retry if retry is None else retry
-        kept, bound = self._ready(wanted, retrying)
+        kept, bound = self._ready(wanted, retry)
         try:
             options: dict[str, Any] = {"queue": bound, "declare": [], "headers": headers, "argsrepr": argsrepr}
             if retry is not None:
@@ -111,29 +110,36 @@ class KeptPublisher:
             except queue.Empty:
                 return
 
-    def _ready(self, name: str, retrying: bool) -> tuple[_Kept, KombuQueue]:
+    def _ready(self, name: str, retry: bool | None) -> tuple[_Kept, KombuQueue]:
         """A kept producer with queue ``name`` bound and declared on its channel. Connecting and declaring come
         before the publish's own retry (``send_task_message`` -> ``Producer.publish``), so when the publish
         retries they retry too, under the same policy: a broker that refuses connections for a while (a
         restart; RabbitMQ's "connection limit reached"), which kombu does not count as recoverable, is waited
         out as the publish would be. Found by tests/reliability/test_faults_rabbitmq.py: an ingest task whose
-        kept connection had been closed raised NotAllowed here and its event ended without an outcome."""
-        def attempt() -> tuple[_Kept, KombuQueue]:
-            kept = self._acquire()
-            try:
-                return kept, self._bound(kept, name)
-            except BaseException:
-                self._discard(kept)
+        kept connection had been closed raised NotAllowed here and its event ended without an outcome.
+        The retry's policy and error classes are looked up only once a first attempt has failed: nearly every
+        publish finds a kept producer and pays nothing for them."""
+        try:
+            return self._ready_once(name)
+        except BaseException as exc:
+            retrying = self.celery.conf.task_publish_retry if retry is None else retry
+            if not retrying or not isinstance(exc, self._connection_errors()):
                 raise
-
-        if not retrying:
-            return attempt()
+            log.warning("broker refused a publish's connection (%s), retrying", type(exc).__name__)
         policy = self.celery.conf.task_publish_retry_policy or {}
-        return retry_over_time(attempt, self._connection_errors(), errback=_log_retry,
+        return retry_over_time(self._ready_once, self._connection_errors(), args=(name,), errback=_log_retry,
                                max_retries=policy.get("max_retries", 3),
                                interval_start=policy.get("interval_start", 0),
                                interval_step=policy.get("interval_step", 0.2),
                                interval_max=policy.get("interval_max", 0.2))
+
+    def _ready_once(self, name: str) -> tuple[_Kept, KombuQueue]:
+        kept = self._acquire()
+        try:
+            return kept, self._bound(kept, name)
+        except BaseException:
+            self._discard(kept)
+            raise
 
     def _connection_errors(self) -> tuple[type[BaseException], ...]:
         if self._errors is None:

@@ -6,7 +6,6 @@ the task."""
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 import uuid
 from typing import Any
@@ -17,7 +16,7 @@ from amqp.exceptions import NotAllowed
 from switchboard.waiting import wait_for
 from tasks.app import DISPATCH_QUEUES
 from tasks.kept_publisher import KeptPublisher
-from tests.conftest import own_broker
+from tests.conftest import _rabbitmqctl, own_broker
 from tests.test_ingest_publisher import VARYING_HEADERS, VARYING_PROPERTIES, _break_connections, _celery, _take_all
 
 QUEUE = "dispatch.critical"
@@ -87,11 +86,6 @@ def test_a_signature_for_a_queue_it_does_not_serve_is_refused() -> None:
         publisher.publish(ingest, headers={}, argsrepr="()")
 
 
-def _vhost_limit(url: str, limits: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", "set_vhost_limits", "-p", url.rsplit("/", 1)[1], limits],
-                   check=True, capture_output=True, timeout=60)
-
-
 def test_a_broker_refusing_connections_is_waited_out_when_the_publish_retries(
         run_id: str, caplog: pytest.LogCaptureFixture) -> None:
     """A task's publish with no kept connection left, while RabbitMQ refuses new ones ("connection limit
@@ -121,7 +115,7 @@ def _publish_while_refused(url: str, caplog: pytest.LogCaptureFixture) -> None:
             errors.append(exc)
 
     worker = threading.Thread(target=publish)
-    _vhost_limit(url, '{"max-connections": 0}')
+    _rabbitmqctl("set_vhost_limits", "-p", url.rsplit("/", 1)[1], '{"max-connections": 0}')
     try:
         with pytest.raises(NotAllowed):
             publisher.publish(_dispatch(celery, "no-retry"), headers={}, argsrepr="()", retry=False)
@@ -131,7 +125,7 @@ def _publish_while_refused(url: str, caplog: pytest.LogCaptureFixture) -> None:
                  30, 0.05, "two refused attempts")
         assert worker.is_alive()
     finally:
-        _vhost_limit(url, '{"max-connections": -1}')
+        _rabbitmqctl("set_vhost_limits", "-p", url.rsplit("/", 1)[1], '{"max-connections": -1}')
     worker.join(timeout=30)
     assert not worker.is_alive() and not errors
     publisher.close()
