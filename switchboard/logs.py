@@ -1,13 +1,15 @@
 """Logging for every process: one JSON line per record, the event's id and alert key on every line of
 the task handling it, and redaction of phone numbers, secrets, tokens and signatures.
 
-python-json-logger does the JSON. Redaction is ours (no library knows our secrets): it runs on the
+python-json-logger does the JSON, with orjson (a third of a line's cost with the stdlib encoder; a pool logs
+several lines per event). Redaction is ours (no library knows our secrets): it runs on the
 finished line, so a message, an extra field or a traceback cannot leak what a pattern or a configured
 secret value matches.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -17,7 +19,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
+import orjson
+from pythonjsonlogger.json import JsonEncoder
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 _context: ContextVar[dict[str, Any]] = ContextVar("switchboard_log_context", default={})  # noqa: B039 - never mutated
 
@@ -77,10 +81,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class RedactingJsonFormatter(JsonFormatter):
+class RedactingJsonFormatter(OrjsonFormatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.secrets = secret_values()
+
+    def jsonify_log_record(self, log_data: Any) -> str:
+        try:
+            return super().jsonify_log_record(log_data)
+        except orjson.JSONEncodeError:
+            # what orjson refuses (a lone surrogate from a malformed input, an int beyond 64 bits) is still
+            # logged: the stdlib writes it escaped
+            return json.dumps(log_data, cls=JsonEncoder)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self.secrets)

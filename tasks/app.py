@@ -18,7 +18,7 @@ from switchboard.config import ConfigError, load_config
 from switchboard.logs import configure as configure_logging
 from switchboard.settings import Settings, load_settings
 from switchboard.stalled import PUBLISHED_AT
-from tasks import kombu_fixes
+from tasks import json_codec, kombu_fixes
 
 INGEST_QUEUE = "ingest"
 DISPATCH_QUEUES = ("dispatch.critical", "dispatch.default", "dispatch.bulk")
@@ -84,6 +84,7 @@ class SwitchboardTask(Task):
 
 def make_celery(settings: Settings) -> Celery:
     kombu_fixes.apply()
+    json_codec.install()  # message JSON on orjson, kombu's wire format (tasks/json_codec.py)
     app = Celery("switchboard", set_as_current=False, task_cls=SwitchboardTask)
     transport_options: dict[str, object] = {}
     if settings.broker_url.startswith(("amqp", "pyamqp")):

@@ -102,3 +102,14 @@ def test_a_real_worker_logs_json_without_phones_or_secrets(pipeline: dict, clean
                 credentials.CXONE_ACCESS_KEY_SECRET, credentials.ORCHESTRATOR_API_KEY]
     for leaked in [*PHONES, "5551230777", *secrets]:
         assert leaked not in text, leaked
+
+
+def test_a_record_orjson_refuses_is_still_one_redacted_json_line(monkeypatch) -> None:
+    # the formatter writes with orjson, which refuses a lone surrogate (a malformed input echoed) and big ints
+    logger, stream = capture(monkeypatch, {"SWITCHBOARD_SECRET_ZTP": "ztp-secret-value-9"})
+    logger.info("bad text %s from %s", "\ud800", PHONES[0], extra={"count": 2**70})
+    logger.info("fine: é with ztp-secret-value-9", extra={"count": 3})
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["count"] for line in lines] == [2**70, 3]
+    assert lines[0]["message"] == "bad text \ud800 from [phone]"
+    assert lines[1]["message"] == "fine: é with [secret]"
