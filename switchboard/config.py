@@ -161,6 +161,8 @@ class ServiceFileSchema(_Strict):
     stall_after_s = fields.Float(load_default=120.0, validate=validate.Range(min=1))
     stall_sweep_every_s = fields.Float(load_default=30.0, validate=validate.Range(min=0.5))
     stall_max_sweeps = fields.Integer(load_default=3, validate=validate.Range(min=1, max=100))
+    # task events batched by the pools' consumer (tasks/worker_consumer.py); 0: Celery's flush per loop turn
+    events_flush_s = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=5))
 
 
 FILES: dict[str, type[Schema]] = {

@@ -246,6 +246,11 @@ DESCRIPTIONS: dict[str, str] = {
                      "worker; beat's `switchboard.sweep_stalled` publishes it again. Keep it above a vendor "
                      "call's timeout and a broker restart.",
     "stall_sweep_every_s": "How often beat's `switchboard.sweep_stalled` runs.",
+    "events_flush_s": "A worker sends its task events (`-E`: what Flower shows) in one message at most this many "
+                      "seconds after the first of them; Flower shows them up to this much later, each with the "
+                      "time it happened. 0: a message at each turn of the worker's event loop (Celery's own "
+                      "behaviour: about one per event, ~30% of a busy pool's main process). Read when a worker "
+                      "starts; a warm shutdown sends what is buffered.",
     "stall_max_sweeps": "An event published again this many times without reaching an outcome is dead-lettered "
                         "(replay it with `switchboard dlq replay`).",
     **WINDOWS_AND_ALERTING,

@@ -19,6 +19,7 @@ from switchboard.logs import configure as configure_logging
 from switchboard.settings import Settings, load_settings
 from switchboard.stalled import PUBLISHED_AT
 from tasks import json_codec, kombu_fixes
+from tasks.worker_consumer import EVENTS_FLUSH_S
 
 INGEST_QUEUE = "ingest"
 DISPATCH_QUEUES = ("dispatch.critical", "dispatch.default", "dispatch.bulk")
@@ -120,6 +121,7 @@ def make_celery(settings: Settings) -> Celery:
         task_publish_retry_policy={"max_retries": 30, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         worker_send_task_events=True,
         worker_consumer="tasks.worker_consumer:Consumer",  # task events sent in batches, not one per event
+        switchboard_events_flush_s=service_setting(settings, "events_flush_s", EVENTS_FLUSH_S),
         # No "task-sent" event per publish: it cost the receiver a Redis PUBLISH and a repr of the whole
         # envelope per webhook (bench/: ~10% of a request); Flower lists every task from the workers' events.
         task_send_sent_event=False,
