@@ -22,6 +22,7 @@ from kombu.utils import json as kombu_json
 
 from tasks import json_codec
 from tests.conftest import own_broker
+from tests.test_ingest_publisher import _take_all
 
 TYPED = {"when": datetime(2026, 12, 6, 8, 30, 1, 250, tzinfo=UTC), "day": date(2026, 12, 6), "at": time(8, 30),
          "amount": Decimal("12.50"), "raw": b"\x00\xffbytes", "text": b"plain"}
@@ -154,12 +155,10 @@ def test_a_message_crosses_the_broker_to_and_from_plain_kombu(broker_kind: str, 
         assert read["body"] == json_codec.dumps(VALUE)  # and it was our encoder that wrote it
 
         _plain_kombu(url, queue, "write", kombu_json.dumps(VALUE))  # plain kombu -> ours
-        with Connection(url) as conn:
-            raw = conn.default_channel.basic_get(queue, no_ack=True)
-            message = conn.default_channel.message_to_python(raw)
-            assert message.decode() == VALUE
-            body = message.body.decode() if isinstance(message.body, bytes) else message.body  # py-amqp decodes
-            assert body == kombu_json.dumps(VALUE)  # written by kombu's stdlib encoder
+        [message] = _take_all(url, queue)
+        assert message.decode() == VALUE
+        body = message.body.decode() if isinstance(message.body, bytes) else message.body  # py-amqp decodes
+        assert body == kombu_json.dumps(VALUE)  # written by kombu's stdlib encoder
     finally:
         with Connection(url) as conn:
             Queue(queue, exchange, routing_key=queue)(conn.default_channel).delete()
