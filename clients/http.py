@@ -1,9 +1,17 @@
 """The shared HTTP layer: one pooled ``requests.Session`` per process, timeouts, error classes.
 
 Every vendor answer is classified once, here: 2xx ok; 408/425/429/5xx and network errors retryable
-(with the vendor's ``Retry-After`` when given); other 4xx permanent. One quick in-process retry
-(tenacity) only where resending cannot act twice: a connection that was never established, or an
+(with the vendor's ``Retry-After`` when given); redirects and other 4xx permanent. One quick in-process
+retry (tenacity) only where resending cannot act twice: a connection that was never established, or an
 idempotent method; durable retries with backoff belong to the Celery task.
+
+A request goes straight to the session's transport adapter (requests' documented lower-level API) with the
+session's default headers, not through ``Session.request``: that merged seven settings, cookies and hooks
+per call (~40% of a vendor call's CPU in a dispatch worker, bench/profile.py) for features vendor calls do
+not use. Cookies are neither kept nor sent (the vendors' APIs authenticate by header), and redirects are not
+followed: requests would replay a POST redirected by 301/302 as a GET without its body, and the event would
+look delivered; a redirect is a permanent error naming where it points. With a proxy variable set, the
+session's full path runs instead (it resolves proxies and ``no_proxy`` per URL).
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import orjson
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from tenacity import RetryCallState, retry, stop_after_attempt, wait_random
 from urllib3.exceptions import NewConnectionError
 
@@ -34,10 +43,10 @@ def session() -> requests.Session:
         s = requests.Session()
         # Without proxy variables the environment is read once, here: per request, requests walked os.environ
         # for proxies (~5% of a dispatch worker's CPU, bench/profile.py). The CA bundle variables it would
-        # read per request are read now; vendor auth is always explicit, so ~/.netrc is never wanted.
+        # read per request are read now (``_send`` does not pass through the per-request merge that read
+        # them); vendor auth is always explicit, so ~/.netrc is never wanted.
         s.trust_env = uses_proxy_settings()
-        if not s.trust_env:
-            s.verify = ca_bundle() or True
+        s.verify = ca_bundle() or True
         adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
@@ -93,6 +102,10 @@ def classify(response: requests.Response) -> VendorError | None:
     if 200 <= response.status_code < 300:
         return None
     body = response.text[:2000]
+    if 300 <= response.status_code < 400:
+        location = response.headers.get("Location") or "nowhere"
+        return VendorError(message=f"redirect to {location} not followed: configure the vendor's address "
+                                   f"it points to", retryable=False, status=response.status_code, body=body)
     return VendorError(
         message=body or response.reason or "error",
         retryable=response.status_code in RETRYABLE_STATUS,
@@ -122,9 +135,30 @@ def _safe_to_resend(state: RetryCallState) -> bool:
     return state.args[0].upper() in IDEMPOTENT_METHODS or _never_sent(exc)
 
 
+def prepare(s: requests.Session, method: str, url: str, *, headers: dict[str, str] | None = None,
+            json: Any = None, **kwargs: Any) -> requests.PreparedRequest:
+    """The request as the session would prepare it, without its cookies, hooks and settings merge: the
+    session's default headers under the caller's (a caller's header wins whatever its case), a JSON body
+    encoded by orjson (compact, UTF-8; NaN goes as null where requests refused it)."""
+    merged = {**s.headers, **headers} if headers else dict(s.headers)
+    if json is not None:
+        merged["Content-Type"] = "application/json"
+        kwargs["data"] = orjson.dumps(json)
+    prepared = requests.PreparedRequest()
+    prepared.prepare(method=method.upper(), url=url, headers=merged, **kwargs)
+    return prepared
+
+
 @retry(retry=_safe_to_resend, stop=stop_after_attempt(2), wait=wait_random(0.05, 0.2), reraise=True)
 def _send(method: str, url: str, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
-    return session().request(method, url, timeout=timeout, **kwargs)
+    s = session()
+    prepared = prepare(s, method, url, **kwargs)
+    if s.trust_env:
+        return s.send(prepared, timeout=timeout, allow_redirects=False)
+    adapter: BaseAdapter = s.get_adapter(prepared.url or url)
+    response = adapter.send(prepared, stream=False, timeout=timeout, verify=s.verify, cert=s.cert, proxies={})
+    response.content  # noqa: B018 - read the body now: only then does the connection go back to the pool
+    return response
 
 
 def call(method: str, url: str, *, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:

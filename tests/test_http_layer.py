@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -140,3 +143,82 @@ def test_environment_proxy_settings_are_still_honoured(sb: Sandbox, monkeypatch:
     monkeypatch.setattr(http, "_sessions", {})  # a new process's session reads the environment once
     error = raises_vendor_error(lambda: call("POST", url, timeout=(1.0, 5.0), json=resolution(), headers=headers))
     assert error.retryable and error.status is None and "network" in str(error)
+
+
+# --- what goes on the wire: headers, body, redirects, connection reuse -------------------------------------
+
+
+@contextmanager
+def recording_server() -> Iterator[tuple[str, list[dict], list[int]]]:
+    """A loopback HTTP/1.1 server that records each request (method, path, headers, body) and the
+    connections it accepted; a POST to /moved-away answers 301 to /new-home, anything else 200 {"ok": true}."""
+    seen: list[dict] = []
+    connections: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append({"method": self.command, "path": self.path, "headers": self.headers, "body": body})
+            status, extra, reply = 200, {}, b'{"ok": true}'
+            if self.path == "/moved-away":
+                status, extra, reply = 301, {"Location": "/new-home"}, b"moved"
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **extra}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen, connections
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_redirect_is_a_permanent_error_and_is_not_followed() -> None:
+    """requests would replay a POST redirected by 301 as a GET without its body, and the GET's 200 would
+    look like a delivery."""
+    with recording_server() as (url, seen, _):
+        exc = raises_vendor_error(lambda: call("POST", url + "/moved-away", timeout=(1.0, 2.0), json={"a": 1}))
+    assert (exc.status, exc.retryable) == (301, False)
+    assert "redirect to /new-home not followed" in exc.message
+    assert [(r["method"], r["path"]) for r in seen] == [("POST", "/moved-away")]
+
+
+def test_wire_headers_body_and_one_kept_connection() -> None:
+    """The session's default headers under the caller's (a caller's header wins whatever its case), the
+    JSON body as sent, and one connection for many calls even when the caller never reads the answer."""
+    payload = {"summary": "Trunk down at Zürich", "severity": "critical", "count": 3}
+    with recording_server() as (url, seen, connections):
+        for _ in range(20):
+            call("POST", url + "/v2/enqueue", timeout=(1.0, 2.0), json=payload,
+                 headers={"accept": "application/vnd.pagerduty+json;version=2", "X-Api-Key": "k"})
+        answer = call("GET", url + "/incidents", timeout=(1.0, 2.0),
+                      params={"statuses[]": ["triggered", "acknowledged"]})
+    assert answer.json() == {"ok": True} and len(seen) == 21
+    assert len(connections) == 1
+    first = seen[0]
+    assert json.loads(first["body"]) == payload
+    assert first["headers"]["Content-Type"] == "application/json"
+    assert first["headers"].get_all("Accept") == ["application/vnd.pagerduty+json;version=2"]
+    assert first["headers"]["X-Api-Key"] == "k"
+    assert first["headers"]["User-Agent"].startswith("python-requests/")
+    assert first["headers"]["Content-Length"] == str(len(first["body"]))
+    assert seen[-1]["path"] == "/incidents?statuses%5B%5D=triggered&statuses%5B%5D=acknowledged"
+    assert seen[-1]["headers"]["Accept"] == "*/*" and seen[-1]["body"] == b""
