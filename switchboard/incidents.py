@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from switchboard import fast_json
 from switchboard.flapping import FlapDecision, decide
 
 STATES = ("detected", "acknowledged", "resolved", "suppressed")
@@ -120,12 +121,12 @@ class IncidentStore:
             if window_s > 0 and status == alert["status"] and at is not None and now - float(at) < window_s:
                 pipe.hincrby(key, "count", 1)
                 pipe.hset(key, mapping={"last_seen_at": now, "last_seen_ts": ts,
-                                        "last_value": json.dumps(alert.get("current_value"))})
+                                        "last_value": fast_json.dumps(alert.get("current_value"))})
                 pipe.expire(key, self.ttl_s)
                 return "duplicate", first or last_event
             pipe.hset(key, mapping={"last_seen_status": alert["status"], "last_seen_at": now, "last_seen_ts": ts,
                                     "last_seen_event": alert["event_id"], "first_event_id": alert["event_id"],
-                                    "count": 1, "last_value": json.dumps(alert.get("current_value"))})
+                                    "count": 1, "last_value": fast_json.dumps(alert.get("current_value"))})
             pipe.expire(key, self.ttl_s)
             return None
 
@@ -224,7 +225,7 @@ class IncidentStore:
         state = "resolved" if alert["status"] == "resolved" else "detected"
         self._record_delivery(
             keys=[self.key(alert["alert_key"]), f"{self.prefix}incidents", f"{self.prefix}firing:{alert['entity_id']}"],
-            args=[state, alert["event_id"], json.dumps(alert), time.time(), alert["entity_id"], self.ttl_s,
+            args=[state, alert["event_id"], fast_json.dumps(alert), time.time(), alert["entity_id"], self.ttl_s,
                   alert["alert_key"], 1 if alert["status"] == "firing" else 0])
 
     def mark_suppressed(self, alert: dict[str, Any], reason: str) -> None:

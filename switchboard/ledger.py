@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from switchboard import fast_json
 from switchboard.metrics import OUTCOMES as OUTCOMES_METRIC
 from switchboard.metrics import reason_class
 from switchboard.store import Keys
@@ -192,7 +193,7 @@ class Ledger:
         key = self.keys.ledger(event_id)
         pipe = self.r.pipeline()
         pipe.hset(key, mapping={"event_id": event_id, "source": source, "received_at": received_at,
-                                "idempotency_keys": json.dumps(idempotency)})
+                                "idempotency_keys": fast_json.dumps(idempotency)})
         pipe.expire(key, self.ttl_s)
         pipe.incr(self.keys.counter("accepted"))
         pipe.zadd(self.keys.inflight, {event_id: received_at})
@@ -272,7 +273,7 @@ class Ledger:
             pipe.execute()
 
     def stage(self, event_id: str, stage: str, started: float, duration_ms: float, **note: Any) -> None:
-        entry = json.dumps({"stage": stage, "at": started, "ms": round(duration_ms, 3), **note}, default=str)
+        entry = fast_json.dumps({"stage": stage, "at": started, "ms": round(duration_ms, 3), **note}, default=str)
         batch = _batch.get()
         if batch is not None:
             batch.stages.setdefault(event_id, []).append(entry)
@@ -293,15 +294,15 @@ class Ledger:
         batch = _batch.get()
         (self.r if batch is None else batch.pipe).hset(
             self.keys.ledger(event_id),
-            mapping={k: v if isinstance(v, str | int | float) else json.dumps(v) for k, v in fields.items()})
+            mapping={k: v if isinstance(v, str | int | float) else fast_json.dumps(v) for k, v in fields.items()})
 
     def expect_targets(self, event_id: str, targets: list[str]) -> None:
-        self.r.hset(self.keys.ledger(event_id), mapping={"pending": len(targets), "targets": json.dumps(targets)})
+        self.r.hset(self.keys.ledger(event_id), mapping={"pending": len(targets), "targets": fast_json.dumps(targets)})
 
     def finish_target(self, event_id: str, target: str, result: str, detail: str = "") -> int:
         """Record one target's terminal result; return how many targets are still pending, or -1 if this
         target's result was already recorded (by another run: nothing changes)."""
-        entry = json.dumps({"result": result, "detail": detail, "at": time.time()})
+        entry = fast_json.dumps({"result": result, "detail": detail, "at": time.time()})
         return int(self._finish_target(keys=[self.keys.ledger(event_id)], args=[target, entry]))
 
     def finish(self, event_id: str, target: str, result: str, detail: str = "") -> str | None:
@@ -309,7 +310,7 @@ class Ledger:
         outcome from their results (``settle``), in one script. Returns the outcome set, else None (targets
         still pending, this target already recorded, or the event already had an outcome)."""
         self.flush()
-        entry = json.dumps({"result": result, "detail": detail, "at": time.time()})
+        entry = fast_json.dumps({"result": result, "detail": detail, "at": time.time()})
         answer = self._finish(keys=self._settle_keys(event_id), args=[target, entry, time.time(), event_id])
         return self._settled(answer[1:]) if int(answer[0]) == 0 else None
 
