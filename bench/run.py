@@ -18,12 +18,13 @@ from bench.context import BenchContext
 from bench.flow import flow_control
 from bench.memory import memory
 from bench.phases import ingress, latency, noop_baseline, pipeline_drain
-from bench.report import headline, machine, summary, table, versions
+from bench.report import headline, machine, median_round, summary, table, versions
 from bench.stack import RabbitVhost, start_redis, start_sandbox
 from switchboard.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("ingress", "pipeline", "latency", "flow", "memory")
+PIPELINE_ROUNDS = 3
 
 
 class Runner:
@@ -46,11 +47,20 @@ class Runner:
         if "ingress" in phases:
             r["ingress"] = self.timed("ingress", ingress, ctx)
         if "pipeline" in phases:
-            r["noop"] = self.timed("noop", noop_baseline, ctx)
-            grains = (ctx.grain,) if ctx.quick else ("fused", "chain")  # the grain comparison is a full run's
-            r["pipeline"] = {grain: self.timed(f"pipeline-{grain}", pipeline_drain, ctx, grain) for grain in grains}
-            if not ctx.quick:  # the baseline again: the ratio uses the mean of both (bench.report.noop_rate)
-                r["noop_after"] = self.timed("noop-after", noop_baseline, ctx)
+            # Rounds of the chosen grain, each between two no-op runs: the ratio is the median of the rounds'
+            # (bench.report.pipeline_rounds), so a stretch where the machine slowed (seen here: 1.46x for
+            # one drain only) is one outlier round, not the figure.
+            rounds = 1 if ctx.quick else PIPELINE_ROUNDS
+            r["noop_runs"] = [self.timed("noop", noop_baseline, ctx)]
+            r["pipeline_rounds"] = []
+            for i in range(rounds):
+                r["pipeline_rounds"].append(self.timed(f"pipeline-{ctx.grain} (round {i + 1}/{rounds})",
+                                                       pipeline_drain, ctx, ctx.grain))
+                r["noop_runs"].append(self.timed("noop", noop_baseline, ctx))
+            r["pipeline"] = {ctx.grain: median_round(r)}
+            if not ctx.quick:  # the grain comparison: once, against the mean of every no-op run
+                other = "chain" if ctx.grain == "fused" else "fused"
+                r["pipeline"][other] = self.timed(f"pipeline-{other}", pipeline_drain, ctx, other)
         if "latency" in phases:
             r["latency"] = self.timed("latency", latency, ctx)
         if "flow" in phases:

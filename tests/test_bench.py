@@ -27,11 +27,15 @@ def test_the_bench_runs_every_phase_and_writes_its_results(tmp_path: Path) -> No
     assert results["ingress_ratio"] > 0 and results["pipeline_ratio"] > 0 and results["drain_fraction"] > 0
     assert results["p99_ms_half_load"] > 0 and abs(results["rss_growth"]) < 1
     redis_run = results["brokers"]["redis"]
-    assert redis_run["ingress"]["bare"]["req_per_s"] > 0 and redis_run["noop"]["tasks_per_s"] > 0
+    runs = redis_run["noop_runs"]
+    assert redis_run["ingress"]["bare"]["req_per_s"] > 0 and len(runs) == 2 and runs[0]["tasks_per_s"] > 0
+    chosen = redis_run["pipeline"][results["grain"]]  # one round in tiny mode, between the two no-op runs
+    assert chosen["round"] == 1 and chosen["round_ratios"] == [chosen["ratio"]] == [results["pipeline_ratio"]]
+    assert chosen["ratio"] == round(chosen["events_per_s"] / ((runs[0]["tasks_per_s"] + runs[1]["tasks_per_s"]) / 2), 3)
     cpu = redis_run["pipeline"][results["grain"]]["cpu_ms_per_event"]
     assert cpu["ingest pool children"] > 0 and cpu["dispatch pool children"] > 0 and cpu["redis"] > 0
     assert cpu["total"] == pytest.approx(sum(v for k, v in cpu.items() if k != "total"), abs=0.01)
-    assert redis_run["noop"]["cpu_ms_per_task"]["ingest pool children"] > 0
+    assert runs[0]["cpu_ms_per_task"]["ingest pool children"] > 0
     assert redis_run["flow"]["events"] > 0 and redis_run["memory"]["ingest_worker"]["processes"] == 2
     memory = redis_run["memory"]
     assert memory["measured_events"] == memory["events"] - memory["after_warm_up_events"] > 0
@@ -66,3 +70,19 @@ def test_the_receiver_cpu_bench_measures_both_apps_in_one_process() -> None:
     assert result["receiver_cpu_ms_per_request"] > result["bare_cpu_ms_per_request"] > 0
     ratios = sorted(r / b for r, b in zip(result["rounds"]["receiver"], result["rounds"]["bare"], strict=True))
     assert ratios[0] - 0.01 <= result["ratio"] <= ratios[-1] + 0.01 and result["ratio"] > 1
+
+
+def test_pipeline_ratio_is_the_median_of_rounds_against_the_no_op_runs_around_each() -> None:
+    from bench.report import median_index, median_round, round_ratios
+
+    # round 2 ran while the machine was slow: its no-op runs around it were not
+    assert round_ratios([1000, 1000, 1200, 1100], [200, 110, 230]) == [0.2, 0.1, 0.2]
+    assert median_index([0.2, 0.1, 0.25]) == 0 and median_index([0.3, 0.1, 0.2, 0.4]) == 2
+    r = {"noop_runs": [{"tasks_per_s": v} for v in (1000, 800, 1000, 1000)],
+         "pipeline_rounds": [{"events_per_s": v, "cpu_ms_per_event": {"total": c}} for v, c in
+                             ((180, 9.0), (90, 14.0), (210, 8.5))]}
+    chosen = median_round(r)
+    assert (chosen["round"], chosen["ratio"], chosen["round_ratios"]) == (1, 0.2, [0.2, 0.1, 0.21])
+    assert chosen["cpu_ms_per_event"] == {"total": 9.0}
+    with pytest.raises(AssertionError):
+        round_ratios([1000], [200])
