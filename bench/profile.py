@@ -1,5 +1,5 @@
 """Profile the hot paths with py-spy (sampling, attached to the running processes, so the code is unchanged):
-``python -m bench.profile receiver|pipeline [--seconds S] [--grain fused|chain]``.
+``python -m bench.profile receiver|pipeline [--seconds S] [--grain fused|chain] [--broker redis|rabbitmq]``.
 
 receiver: the gunicorn workers under closed-loop load; pipeline: the ingest and dispatch pool children
 draining a pre-filled backlog to the null vendor. Prints the functions with the most samples, by own time
@@ -22,7 +22,7 @@ from bench.context import BenchContext
 from bench.load import closed_loop
 from bench.phases import DISPATCH, prefill
 from bench.scenario import trunk_down_requests
-from bench.stack import start_gunicorn, start_redis, start_sandbox, start_worker
+from bench.stack import RabbitVhost, start_gunicorn, start_redis, start_sandbox, start_worker
 
 FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
@@ -77,13 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--grain", default="fused", choices=["fused", "chain"])
     parser.add_argument("--gil", action="store_true", help="sample only while holding the GIL (CPU, not waits)")
+    parser.add_argument("--broker", default="redis", choices=["redis", "rabbitmq"],
+                        help="the broker (RabbitMQ: a vhost of our own on this machine's server, deleted after)")
     parser.add_argument("--mains", action="store_true", help="pipeline: profile the pools' main processes instead")
     parser.add_argument("--keep", type=Path, help="copy py-spy's raw stacks into this directory (for flame graphs)")
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="sb-profile-"))
     redis_proc, base = start_redis(log_dir)
     sandbox_proc, sandbox_url = start_sandbox(log_dir)
-    ctx = BenchContext("redis", f"{base}/9", f"{base}/1", sandbox_url, log_dir, False, args.grain)
+    vhost = RabbitVhost() if args.broker == "rabbitmq" else None
+    broker_url = vhost.__enter__().url if vhost is not None else f"{base}/9"
+    ctx = BenchContext(args.broker, broker_url, f"{base}/1", sandbox_url, log_dir, False, args.grain)
     try:
         env = ctx.env()
         if args.target == "receiver":
@@ -115,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copy(path, args.keep / path.name)
         print(summarize(raw))
     finally:
+        if vhost is not None:
+            vhost.__exit__(None, None, None)
         sandbox_proc.stop()
         redis_proc.stop()
         shutil.rmtree(log_dir, ignore_errors=True)

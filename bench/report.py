@@ -3,9 +3,11 @@ and versions it ran on."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,35 @@ def noop_rate(r: dict[str, Any]) -> float:
     return round(sum(rates) / len(rates), 1)
 
 
+# Broker tasks per event in a grain: fused, one ingest task and one dispatch (a bench event, a trunk down, has
+# one target: config/routing.yaml's trunk-health rule); chain, the five stage tasks and the dispatch.
+TASKS_PER_EVENT = {"fused": 2, "chain": 6}
+VENDOR = "null vendor (sandbox)"
+
+
+def pipeline_ceiling(r: dict[str, Any]) -> dict[str, float] | None:
+    """The best pipeline ratio the chosen grain can reach on this machine, from this run's CPU figures: an event
+    that did nothing but its broker tasks and the null vendor's request. CPU-bound on shared cores, a rate is
+    cores / CPU per item, so that ratio is one no-op task's CPU over (tasks x a no-op task's CPU + the null
+    vendor's CPU per event). The no-op figure is the mean of the runs around the median round (its baseline).
+    Also what our own code costs per event beyond that, and the measured ratio as a share of the ceiling.
+    None when the run has no CPU figures."""
+    chosen = r["pipeline"][r["grain"]]
+    i = chosen["round"]
+    around = [r["noop_runs"][j].get("cpu_ms_per_task") for j in (i - 1, i)]
+    cpu = chosen.get("cpu_ms_per_event")
+    if not cpu or not all(around):
+        return None
+    noop = sum(a["total"] for a in around if a) / 2
+    vendor = cpu.get(VENDOR, 0.0)
+    tasks = TASKS_PER_EVENT[r["grain"]]
+    ceiling = noop / (tasks * noop + vendor)
+    return {"ceiling_ratio": round(ceiling, 3), "noop_cpu_ms_per_task": round(noop, 3),
+            "vendor_cpu_ms_per_event": vendor, "tasks_per_event": tasks,
+            "own_cpu_ms_per_event": round(cpu["total"] - tasks * noop - vendor, 3),
+            "share_of_ceiling": round(chosen["ratio"] / ceiling, 3)}
+
+
 def summary(r: dict[str, Any]) -> dict[str, Any]:
     """One broker's target figures from its raw results."""
     out: dict[str, Any] = {}
@@ -87,6 +118,9 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         out["ingress_p99_ratio"] = r["ingress"]["p99_ratio"]
     if "pipeline" in r:
         out["pipeline_ratio"] = r["pipeline"][r["grain"]]["ratio"]
+        ceiling = pipeline_ceiling(r)
+        if ceiling is not None:  # not a target: what the target is measured against on this machine
+            out["pipeline_ceiling_ratio"] = ceiling["ceiling_ratio"]
     if "latency" in r:
         out["p99_ms_half_load"] = r["latency"]["at_50"]["p99_ms"]
     if "flow" in r:
@@ -136,6 +170,15 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
             if cpu and noop_cpu:
                 rows.append(f"| {name} | CPU ms per event, grain {r['grain']} (all processes, its round) | "
                             f"{cpu['total']} | no-op {noop_cpu['total']} per task (the run before it) | | |")
+            ceiling = pipeline_ceiling(r)
+            if ceiling is not None:
+                c = ceiling
+                rows.append(f"| {name} | pipeline ceiling: an event costing only its {c['tasks_per_event']} no-op "
+                            f"tasks and the null vendor's request ({c['tasks_per_event']} x "
+                            f"{c['noop_cpu_ms_per_task']} + {c['vendor_cpu_ms_per_event']} ms CPU; our own code: "
+                            f"{c['own_cpu_ms_per_event']} ms more) | {c['ceiling_ratio']} | Celery no-op | "
+                            f"measured {chosen['ratio']} = {c['share_of_ceiling']} of it | "
+                            f"{'0.4 above it' if c['ceiling_ratio'] < 0.4 else ''} |")
         if "latency" in r:
             lat = r["latency"]
             for share in ("at_25", "at_50", "at_90"):
@@ -161,6 +204,54 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
                             f"({m['after_warm_up_events']:,} events) {x['rss_mb_after_warm_up']} "
                             f"| {x['growth']:+.4f} | +-5% {_ok('rss_growth', s) if role == 'ingest_worker' else ''} |")
     return "\n".join(rows)
+
+
+PIPELINE_ROLES = ("ingest pool main", "ingest pool children", "dispatch pool main", "dispatch pool children", "redis",
+                  "rabbitmq", VENDOR, "bench driver", "other", "total")
+INGRESS_ROLES = ("gunicorn pool children", "redis", "rabbitmq", "bench driver", "other", "total")
+
+
+def _cpu_row(name: str, what: str, cpu: dict[str, float], roles: tuple[str, ...]) -> str:
+    return f"| {name} | {what} | " + " | ".join(f"{cpu.get(role, 0.0):.2f}" for role in roles) + " |"
+
+
+def cpu_tables(per_broker: dict[str, dict[str, Any]]) -> str:
+    """The README's "Where the CPU goes": CPU ms per drained item by process role, and per ingress request."""
+    rows = ["| broker | CPU ms (all processes) | " + " | ".join(PIPELINE_ROLES) + " |",
+            "|---|---|" + "---|" * len(PIPELINE_ROLES)]
+    for name, r in per_broker.items():
+        if "pipeline" not in r:
+            continue
+        chosen = r["pipeline"][r["grain"]]
+        around = [r["noop_runs"][j].get("cpu_ms_per_task") for j in (chosen["round"] - 1, chosen["round"])]
+        if all(around):
+            mean = {role: sum(a.get(role, 0.0) for a in around if a) / 2 for role in PIPELINE_ROLES}
+            rows.append(_cpu_row(name, "per no-op task (mean of the runs before and after the median round)", mean,
+                                 PIPELINE_ROLES))
+        for grain, g in r["pipeline"].items():
+            if "cpu_ms_per_event" in g:
+                which = "median round" if grain == r["grain"] else "one run"
+                rows.append(_cpu_row(name, f"per event, grain {grain} ({which})", g["cpu_ms_per_event"],
+                                     PIPELINE_ROLES))
+    rows += ["", "| broker | CPU ms per request (all processes) | gunicorn workers | redis | rabbitmq | "
+                 "load generator (bench driver) | other | total |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in per_broker.items():
+        for app, label in (("bare", "bare Flask 202"), ("receiver", "receiver")):
+            cpu = r.get("ingress", {}).get(app, {}).get("cpu_ms_per_request")
+            if cpu:
+                rows.append(_cpu_row(name, label, cpu, INGRESS_ROLES))
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report [results.json]``: a results file's table and CPU tables, again."""
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0] if args else "bench/results.json")
+    results = json.loads(path.read_text())["brokers"]
+    print(table(results))
+    print()
+    print(cpu_tables(results))
+    return 0
 
 
 def _ok(key: str, s: dict[str, Any]) -> str:
@@ -189,3 +280,7 @@ def versions(redis_url: str) -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         out["rabbitmq_server"] = "not available"
     return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

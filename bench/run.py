@@ -18,7 +18,7 @@ from bench.context import BenchContext
 from bench.flow import flow_control
 from bench.memory import memory
 from bench.phases import ingress, latency, noop_baseline, pipeline_drain
-from bench.report import headline, machine, median_round, summary, table, versions
+from bench.report import cpu_tables, headline, machine, median_round, summary, table, versions
 from bench.stack import RabbitVhost, start_redis, start_sandbox
 from switchboard.config import load_config
 
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(table(results))
+    print("\nWhere the CPU goes:\n" + cpu_tables(results))
     print(f"\n{out['duration_s']} s on {out['machine']['cores']} cores ({out['machine']['cpu']}); "
           f"load average {out['machine']['load_average']} -> {out['machine']['load_average_end']}; "
           f"written to {args.out}")

@@ -44,6 +44,9 @@ def test_the_bench_runs_every_phase_and_writes_its_results(tmp_path: Path) -> No
     assert len(series) >= 2 and all(mb > 0 for _, mb in series)
     assert results["versions"]["celery"] and results["machine"]["cores"] >= 1 and results["grain"] in ("fused", "chain")
     assert "| redis | ingress req/s |" in done.stdout  # the table
+    ceiling = results["brokers"]["redis"]["summary"]["pipeline_ceiling_ratio"]
+    assert 0 < ceiling < 0.5 and "| redis | pipeline ceiling: an event costing only its 2 no-op tasks" in done.stdout
+    assert "| redis | per event, grain fused (median round) |" in done.stdout  # where the CPU goes
 
 
 def test_cpu_accounting_splits_by_role_and_counts_only_the_interval() -> None:
@@ -86,3 +89,32 @@ def test_pipeline_ratio_is_the_median_of_rounds_against_the_no_op_runs_around_ea
     assert chosen["cpu_ms_per_event"] == {"total": 9.0}
     with pytest.raises(AssertionError):
         round_ratios([1000], [200])
+
+
+def _run_with_cpu() -> dict:
+    noop = {"ingest pool main": 0.5, "ingest pool children": 0.2, "dispatch pool main": 0.5,
+            "dispatch pool children": 0.2, "redis": 0.1, "bench driver": 0.1}
+    return {"grain": "fused", "noop_runs": [
+                {"tasks_per_s": 1000, "cpu_ms_per_task": {**noop, "total": 1.6}},
+                {"tasks_per_s": 1000, "cpu_ms_per_task": {**noop, "ingest pool main": 0.7, "total": 1.8}}],
+            "pipeline": {"fused": {"events_per_s": 170, "round": 1, "ratio": 0.17, "round_ratios": [0.17],
+                                   "cpu_ms_per_event": {"ingest pool children": 3.0, "dispatch pool children": 3.0,
+                                                        "null vendor (sandbox)": 1.2, "redis": 1.6, "total": 8.8}}}}
+
+
+def test_the_pipeline_ceiling_is_two_no_op_tasks_and_the_null_vendor_from_the_same_run() -> None:
+    from bench.report import cpu_tables, pipeline_ceiling
+
+    c = pipeline_ceiling(_run_with_cpu())
+    # no-op: the mean of the runs around round 1 (1.6, 1.8) = 1.7 ms; an event: 2 x 1.7 + 1.2 = 4.6 ms
+    assert c == {"ceiling_ratio": round(1.7 / 4.6, 3), "noop_cpu_ms_per_task": 1.7, "vendor_cpu_ms_per_event": 1.2,
+                 "tasks_per_event": 2, "own_cpu_ms_per_event": 4.2, "share_of_ceiling": round(0.17 / (1.7 / 4.6), 3)}
+    no_cpu = _run_with_cpu()
+    del no_cpu["noop_runs"][1]["cpu_ms_per_task"]
+    assert pipeline_ceiling(no_cpu) is None
+    tables = cpu_tables({"redis": _run_with_cpu()})
+    noop_row = next(line for line in tables.splitlines() if "per no-op task" in line)
+    cells = [float(x) for x in noop_row.strip("|").split("|")[2:]]
+    assert cells[0] == 0.6 and cells[-1] == 1.7 and sum(cells[:-1]) == pytest.approx(1.7, abs=0.01)
+    event_row = next(line for line in tables.splitlines() if "grain fused (median round)" in line)
+    assert event_row.endswith("| 0.00 | 3.00 | 0.00 | 3.00 | 1.60 | 0.00 | 1.20 | 0.00 | 0.00 | 8.80 |")
