@@ -118,3 +118,19 @@ def test_the_pipeline_ceiling_is_two_no_op_tasks_and_the_null_vendor_from_the_sa
     assert cells[0] == 0.6 and cells[-1] == 1.7 and sum(cells[:-1]) == pytest.approx(1.7, abs=0.01)
     event_row = next(line for line in tables.splitlines() if "grain fused (median round)" in line)
     assert event_row.endswith("| 0.00 | 3.00 | 0.00 | 3.00 | 1.60 | 0.00 | 1.20 | 0.00 | 0.00 | 8.80 |")
+
+
+@pytest.mark.timeout(180)
+def test_the_pipeline_cpu_bench_runs_every_event_through_both_tasks_and_counts_round_trips() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.pipeline_cpu", "--events", "30", "--warm-up", "5"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=160)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout)  # the run itself fails unless every event was dispatched once
+    assert result["events"] == result["counted_events"] == 30
+    assert result["ingest_cpu_us_per_event"] > 0 and result["dispatch_cpu_us_per_event"] > 0
+    for task in ("ingest", "dispatch"):
+        trips = result["round_trips_per_event"][task]
+        # every event claims its work in Redis at least once, and the sites add up to the total
+        assert trips["total"] >= 1 and sum(trips["sites"].values()) == pytest.approx(trips["total"], abs=0.1)
+        assert all(" <- " in site or site == "(not our code)" for site in trips["sites"])
+    assert any(site.startswith("ledger.take") for site in result["round_trips_per_event"]["ingest"]["sites"])
