@@ -220,13 +220,18 @@ class IncidentStore:
         return None if holder in (None, event_id) else holder
 
     # --- delivery ----------------------------------------------------------------------------------------
-    def record_delivery(self, alert: dict[str, Any]) -> None:
-        """A routed alert was handed to dispatch: the incident's state follows its status."""
+    def record_delivery(self, alert: dict[str, Any], pipe: Any = None) -> None:
+        """A routed alert was handed to dispatch: the incident's state follows its status. With ``pipe`` (a
+        pipeline the caller sends), the write joins that round trip: as EVAL with the script's text, since a
+        pipeline holding a registered script first asks Redis whether it has it, a round trip more."""
         state = "resolved" if alert["status"] == "resolved" else "detected"
-        self._record_delivery(
-            keys=[self.key(alert["alert_key"]), f"{self.prefix}incidents", f"{self.prefix}firing:{alert['entity_id']}"],
-            args=[state, alert["event_id"], fast_json.dumps(alert), time.time(), alert["entity_id"], self.ttl_s,
-                  alert["alert_key"], 1 if alert["status"] == "firing" else 0])
+        keys = [self.key(alert["alert_key"]), f"{self.prefix}incidents", f"{self.prefix}firing:{alert['entity_id']}"]
+        args = [state, alert["event_id"], fast_json.dumps(alert), time.time(), alert["entity_id"], self.ttl_s,
+                alert["alert_key"], 1 if alert["status"] == "firing" else 0]
+        if pipe is None:
+            self._record_delivery(keys=keys, args=args)
+        else:
+            pipe.eval(_RECORD_DELIVERY, len(keys), *keys, *args)
 
     def mark_suppressed(self, alert: dict[str, Any], reason: str) -> None:
         """An alert attached elsewhere: its own incident, if it never delivered anything, is suppressed."""

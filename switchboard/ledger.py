@@ -166,6 +166,15 @@ return 1
 """
 
 # A worker starts an event: only one the receiver accepted and did not un-accept (1), marked taken.
+# A routed event's targets (what its dispatches settle against) and routed alert (what the stalled sweep
+# publishes again if a dispatch message is lost), unless an earlier run of its route set them: a redelivered
+# route keeps the first routing.
+_ROUTE_ONCE = """
+if redis.call('HSETNX', KEYS[1], 'pending', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'targets', ARGV[2], 'routed', ARGV[3])
+return 1
+"""
+
 _TAKE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
@@ -188,6 +197,7 @@ class Ledger:
         self._settle = client.register_script(_SETTLE_SCRIPT)
         self._unaccept = client.register_script(_UNACCEPT)
         self._take = client.register_script(_TAKE)
+        self._route_once = client.register_script(_ROUTE_ONCE)
 
     def accept(self, event_id: str, source: str, received_at: float, idempotency: list[str]) -> None:
         key = self.keys.ledger(event_id)
@@ -295,6 +305,23 @@ class Ledger:
         (self.r if batch is None else batch.pipe).hset(
             self.keys.ledger(event_id),
             mapping={k: v if isinstance(v, str | int | float) else fast_json.dumps(v) for k, v in fields.items()})
+
+    def batch_pipe(self) -> Any:
+        """The open batch's pipeline (``batched``), for a caller's own writes in its round trip; else None."""
+        batch = _batch.get()
+        return None if batch is None else batch.pipe
+
+    def route_once(self, event_id: str, targets: list[str], routed: dict[str, Any]) -> None:
+        """Record ``event_id``'s targets (``pending``: how many) and its routed alert, unless a route already
+        did. Inside ``batched``, joins the batch's round trip (as EVAL with the script's text: see
+        ``IncidentStore.record_delivery``)."""
+        key = self.keys.ledger(event_id)
+        args = [len(targets), fast_json.dumps(targets), fast_json.dumps(routed)]
+        pipe = self.batch_pipe()
+        if pipe is None:
+            self._route_once(keys=[key], args=args)
+        else:
+            pipe.eval(_ROUTE_ONCE, 1, key, *args)
 
     def expect_targets(self, event_id: str, targets: list[str]) -> None:
         self.r.hset(self.keys.ledger(event_id), mapping={"pending": len(targets), "targets": fast_json.dumps(targets)})

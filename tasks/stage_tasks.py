@@ -108,11 +108,11 @@ def _run_stage(name: str, data: dict[str, Any], timings: dict[str, Any] | None =
 def fan_out(alert: dict[str, Any]) -> None:
     """Publish one dispatch per routed target (a redelivered route re-publishes; dispatch is idempotent)."""
     rt = runtime()
-    rt.incidents.record_delivery(alert)
-    targets = [r["target"] for r in alert["routes"]]
-    if rt.redis.hsetnx(rt.keys.ledger(alert["event_id"]), "pending", len(targets)):
-        # routed: what the stalled sweep publishes again if a dispatch message is lost (tasks/stalled_sweep.py)
-        rt.ledger.set_fields(alert["event_id"], targets=targets, routed=alert)
+    # Inside the task's ledger batch (both grains), the incident record and the routing join the stages' one
+    # round trip (three before: bench/pipeline_cpu.py counts them)
+    rt.incidents.record_delivery(alert, pipe=rt.ledger.batch_pipe())
+    # routed: what the stalled sweep publishes again if a dispatch message is lost (tasks/stalled_sweep.py)
+    rt.ledger.route_once(alert["event_id"], [r["target"] for r in alert["routes"]], alert)
     rt.ledger.flush()  # the stages are recorded before any dispatch can record its own
     for r in alert["routes"]:
         # argsrepr: a short form for Flower (the event id, what operators search for) instead of a repr of

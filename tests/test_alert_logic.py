@@ -219,19 +219,29 @@ def test_hourly_counts_and_rule_suppression_window(store: IncidentStore) -> None
     assert store.suppress_once("iot", "sensor-1", 60, "e2") == "e1"
 
 
-def test_delivery_drives_the_state_machine(store: IncidentStore) -> None:
-    store.record_delivery({**_alert("e1"), "routes": []})
+@pytest.mark.parametrize("in_pipeline", [False, True], ids=["own-round-trip", "in-callers-pipeline"])
+def test_delivery_drives_the_state_machine(store: IncidentStore, in_pipeline: bool) -> None:
+    def record_delivery(alert: dict) -> None:
+        if not in_pipeline:
+            store.record_delivery(alert)
+            return
+        pipe = store.r.pipeline(transaction=False)  # as fan_out does inside the ingest task's ledger batch
+        store.record_delivery(alert, pipe=pipe)
+        assert (store.get(alert["alert_key"]) or {}).get("event_id") != alert["event_id"]  # waits for the send
+        pipe.execute()
+
+    record_delivery({**_alert("e1"), "routes": []})
     assert store.get("k1")["state"] == "detected" and store.firing(["trunk-1"]) == {"trunk-1": "k1"}
     store.set_state("k1", "acknowledged", "acknowledged in PagerDuty")
-    store.record_delivery({**_alert("e2"), "routes": []})
+    record_delivery({**_alert("e2"), "routes": []})
     assert store.get("k1")["state"] == "acknowledged"  # a repeat does not un-acknowledge
-    store.record_delivery({**_alert("e3", "resolved"), "routes": []})
+    record_delivery({**_alert("e3", "resolved"), "routes": []})
     assert store.get("k1")["state"] == "resolved" and store.firing(["trunk-1"]) == {}
     assert "k1" in store.recent(time.time() - 60)
     assert float(store.get("k1")["opened_at"]) <= float(store.get("k1")["updated_at"])
     # the entity's firing mark belongs to the incident that set it: another metric's resolve leaves it
-    store.record_delivery({**_alert("e4"), "routes": []})
-    store.record_delivery({**_alert("e5", "resolved"), "alert_key": "k-other", "routes": []})
+    record_delivery({**_alert("e4"), "routes": []})
+    record_delivery({**_alert("e5", "resolved"), "alert_key": "k-other", "routes": []})
     assert store.firing(["trunk-1"]) == {"trunk-1": "k1"} and store.get("k-other")["state"] == "resolved"
     with pytest.raises(ValueError):
         store.set_state("k1", "bogus", "")

@@ -133,4 +133,7 @@ def test_the_pipeline_cpu_bench_runs_every_event_through_both_tasks_and_counts_r
         # every event claims its work in Redis at least once, and the sites add up to the total
         assert trips["total"] >= 1 and sum(trips["sites"].values()) == pytest.approx(trips["total"], abs=0.1)
         assert all(" <- " in site or site == "(not our code)" for site in trips["sites"])
-    assert any(site.startswith("ledger.take") for site in result["round_trips_per_event"]["ingest"]["sites"])
+    ingest_sites = result["round_trips_per_event"]["ingest"]["sites"]
+    assert any(site.startswith("ledger.take") for site in ingest_sites)
+    # fan_out: the incident record, the routing and the stages in one round trip, then the dispatch's publish
+    assert sum(n for site, n in ingest_sites.items() if "fan_out" in site) == 2, ingest_sites

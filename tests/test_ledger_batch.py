@@ -3,6 +3,7 @@ is never visible before the stages that led to it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -60,3 +61,31 @@ def test_a_batch_touches_each_event_in_flight_once_and_only_those_in_flight() ->
     assert client.lrange(ledger.keys.ledger_stages("e4"), 0, -1) != []
     assert 0 < client.ttl(ledger.keys.ledger_stages("e4")) <= 100
     assert client.get(ledger.keys.counter("mine")) == "1"
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["own-round-trip", "in-the-batch"])
+def test_a_route_is_recorded_once_and_a_redelivered_route_keeps_the_first(batched: bool) -> None:
+    ledger, client = _ledger()
+    key = ledger.keys.ledger("e5")
+    ledger.accept("e5", "genesys", 1.0, [])
+    first = {"event_id": "e5", "routes": [{"target": "pagerduty", "priority": "critical"}]}
+
+    def route(targets: list[str], routed: dict) -> None:
+        if not batched:
+            ledger.route_once("e5", targets, routed)
+            return
+        before = client.hmget(key, "pending", "targets", "routed")
+        with ledger.batched():  # as fan_out runs inside the ingest task's batch
+            ledger.route_once("e5", targets, routed)
+            assert client.hmget(key, "pending", "targets", "routed") == before  # it rides the batch's round trip
+
+    route(["pagerduty"], first)
+    assert client.hmget(key, "pending", "targets") == ["1", '["pagerduty"]']
+    assert json.loads(client.hget(key, "routed")) == first
+    client.hincrby(key, "pending", -1)  # its dispatch finished
+    # the route's message delivered again (a worker died before acking), routed differently by a newer config
+    route(["pagerduty", "genesys_workitem"], {**first, "routes": [{"target": "genesys_workitem"}]})
+    assert client.hmget(key, "pending", "targets") == ["0", '["pagerduty"]']
+    assert json.loads(client.hget(key, "routed")) == first
+    for k in client.scan_iter(f"{ledger.keys.prefix}*"):
+        client.delete(k)
