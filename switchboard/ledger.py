@@ -269,7 +269,9 @@ class Ledger:
         if batch is not None:
             self._send(batch)
 
-    def _send(self, batch: _Batch) -> None:
+    def _send(self, batch: _Batch, then: tuple[str, list[str], list[Any]] | None = None) -> Any:
+        """Send the batch; with ``then`` (a script's text, keys, args), that script runs last in the same round
+        trip and its answer is returned."""
         pipe = batch.pipe
         for event_id, entries in batch.stages.items():
             key = self.keys.ledger_stages(event_id)
@@ -279,8 +281,13 @@ class Ledger:
             # progress: the stalled sweep waits anew (XX: only while the event is still in flight)
             pipe.zadd(self.keys.inflight, dict.fromkeys(batch.stages, time.time()), xx=True)
             batch.stages.clear()
+        if then is not None:
+            script, keys, args = then
+            pipe.eval(script, len(keys), *keys, *args)  # the text, not EVALSHA: see IncidentStore.record_delivery
         if len(pipe):
-            pipe.execute()
+            answers = pipe.execute()
+            return answers[-1] if then is not None else None
+        return None
 
     def stage(self, event_id: str, stage: str, started: float, duration_ms: float, **note: Any) -> None:
         entry = fast_json.dumps({"stage": stage, "at": started, "ms": round(duration_ms, 3), **note}, default=str)
@@ -335,10 +342,15 @@ class Ledger:
     def finish(self, event_id: str, target: str, result: str, detail: str = "") -> str | None:
         """Record one target's terminal result and, if no target is pending any more, set the event's one
         outcome from their results (``settle``), in one script. Returns the outcome set, else None (targets
-        still pending, this target already recorded, or the event already had an outcome)."""
-        self.flush()
+        still pending, this target already recorded, or the event already had an outcome). Inside ``batched``,
+        the batch is sent with it, in one round trip."""
         entry = fast_json.dumps({"result": result, "detail": detail, "at": time.time()})
-        answer = self._finish(keys=self._settle_keys(event_id), args=[target, entry, time.time(), event_id])
+        keys, args = self._settle_keys(event_id), [target, entry, time.time(), event_id]
+        batch = _batch.get()
+        if batch is None:
+            answer = self._finish(keys=keys, args=args)
+        else:  # the batch's writes, then this script, in one round trip: the stages still precede the outcome
+            answer = self._send(batch, then=(_FINISH, keys, args))
         return self._settled(answer[1:]) if int(answer[0]) == 0 else None
 
     def settle(self, event_id: str) -> str | None:

@@ -244,12 +244,13 @@ def _dispatch(self: Task, alert: dict[str, Any], route: dict[str, Any], attempt:
     DISPATCH_ATTEMPTS.labels(target, "verified-existing" if verified else "dispatched").inc()
     if alert.get("received_at"):
         END_TO_END_SECONDS.labels(target).observe(max(0.0, time.time() - epoch(alert["received_at"])))
-    with rt.ledger.batched() as pipe:  # done, and the stage that says so, in one round trip (DONE first)
+    # done, the stage that says so and the target's result (the outcome, if it was the last), in one round trip
+    with rt.ledger.batched() as pipe:
         pipe.set(state_key, DONE, ex=ttl)
         rt.ledger.stage(event_id, stage, started, (time.time() - started) * 1000,
                         result="verified-existing" if verified else "dispatched", attempt=attempt,
                         action=prepared.action, vendor_answer=_summary(answer))
-    finish(event_id, target, "dispatched", f"{prepared.action}: {_summary(answer)}"[:300])
+        finish(event_id, target, "dispatched", f"{prepared.action}: {_summary(answer)}"[:300])
     log.info("dispatched event %s to %s (%s)", event_id, target, prepared.action.split(" (")[0],
              extra={"stage": stage, "outcome": "dispatched", "duration_ms": round((time.time() - started) * 1000, 3)})
     return "dispatched"

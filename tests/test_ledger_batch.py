@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 import redis
+from redis.connection import AbstractConnection
 
 from switchboard.ledger import Ledger
 from switchboard.store import Keys
@@ -87,5 +89,34 @@ def test_a_route_is_recorded_once_and_a_redelivered_route_keeps_the_first(batche
     route(["pagerduty", "genesys_workitem"], {**first, "routes": [{"target": "genesys_workitem"}]})
     assert client.hmget(key, "pending", "targets") == ["0", '["pagerduty"]']
     assert json.loads(client.hget(key, "routed")) == first
+    for k in client.scan_iter(f"{ledger.keys.prefix}*"):
+        client.delete(k)
+
+
+def test_finish_inside_a_batch_is_one_round_trip_with_the_stages_before_the_outcome(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, client = _ledger()
+    ledger.accept("e6", "genesys", 1.0, [])
+    ledger.route_once("e6", ["pagerduty"], {"event_id": "e6"})
+    sent: list[bytes] = []
+    original = AbstractConnection.send_packed_command
+
+    def counted(conn: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        original(conn, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    with ledger.batched() as pipe:  # as a dispatch ends: its done mark, its stage, its target's result
+        pipe.set(ledger.keys.counter("done-mark"), "1")
+        ledger.stage("e6", "dispatch:pagerduty", 2.0, 1.0, result="dispatched")
+        assert ledger.finish("e6", "pagerduty", "dispatched", "ok") == "dispatched"  # the last target: settled
+    monkeypatch.undo()
+    assert len(sent) == 1
+    trace = ledger.trace("e6")
+    assert trace["outcome"] == "dispatched" and [s["stage"] for s in trace["stages"]] == ["dispatch:pagerduty"]
+    assert client.get(ledger.keys.counter("done-mark")) == "1"
+    with ledger.batched():  # the same dispatch again (a redelivery): already recorded, nothing settles twice
+        assert ledger.finish("e6", "pagerduty", "dispatched", "again") is None
+    assert ledger.counts()["dispatched"] == 1
     for k in client.scan_iter(f"{ledger.keys.prefix}*"):
         client.delete(k)
