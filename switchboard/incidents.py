@@ -4,8 +4,9 @@ dependency firing marks, attachments and rule suppression windows.
 State machine: ``detected`` (a firing alert was handed to dispatch) -> ``acknowledged`` (reconciliation
 saw a human acknowledge it at the vendor) -> ``resolved`` (a recovery was delivered, or the vendor says
 resolved); ``suppressed`` when its alerts were only ever attached to another incident. Decisions are pure
-(``switchboard.flapping``, ``switchboard.grouping``); here they are applied atomically: WATCH/MULTI on
-the incident's hash, so two workers racing on one alert_key cannot both deliver.
+(``switchboard.flapping``, ``switchboard.grouping``); here they are applied atomically: a decision is written
+only if the hash fields it was decided on are unchanged (else read and decided again), so two workers racing
+on one alert_key cannot both deliver.
 
 Layout (prefix from settings): hash ``incident:<alert_key>`` (state, status, changed_at, pending,
 event_id, alert JSON, updated_at, count, last_seen_*), sorted set ``incidents`` (alert_key by updated_at),
@@ -66,6 +67,30 @@ return state
 """
 _HOUR = 3600
 
+# A decision's write, applied only if the fields it was decided on still hold what was read: optimistic
+# concurrency on exactly those fields, one round trip (WATCH/MULTI took three: WATCH, the read, EXEC; and it
+# retried on any write to the hash, such as a delivery's, that the decision never read).
+# ARGV: n, n field names, n expected values ('=' .. value, or '!' if absent), ttl, a field to add 1 to (or ''),
+# then field/value pairs to set.
+_RACES = 100  # reads and decisions in a row that lost to another worker's write before giving up (a bug, not load)
+_UPDATE_IF_UNCHANGED = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local value = redis.call('HGET', KEYS[1], ARGV[1 + i])
+  local want = ARGV[1 + n + i]
+  if value then
+    if want ~= '=' .. value then return 0 end
+  elseif want ~= '!' then
+    return 0
+  end
+end
+local at = 2 + 2 * n
+if ARGV[at + 1] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[at + 1], 1) end
+if #ARGV > at + 1 then redis.call('HSET', KEYS[1], unpack(ARGV, at + 2)) end
+redis.call('EXPIRE', KEYS[1], ARGV[at])
+return 1
+"""
+
 
 class IncidentStore:
     def __init__(self, client: redis.Redis, prefix: str, ttl_s: int = 7 * 86400) -> None:
@@ -74,6 +99,7 @@ class IncidentStore:
         self.ttl_s = ttl_s
         self._group_lead = client.register_script(_GROUP_LEAD)
         self._record_delivery = client.register_script(_RECORD_DELIVERY)
+        self._update_if_unchanged = client.register_script(_UPDATE_IF_UNCHANGED)
 
     def key(self, alert_key: str) -> str:
         return f"{self.prefix}incident:{alert_key}"
@@ -107,48 +133,51 @@ class IncidentStore:
         newer_event)`` if a newer report (by the source's timestamp) was already seen, else None."""
         key = self.key(alert["alert_key"])
         ts = datetime.fromisoformat(alert["timestamp"]).timestamp()
-
-        def step(pipe: Any) -> tuple[str, str] | None:
-            names = ("last_seen_status", "last_seen_at", "last_seen_ts", "last_seen_event", "first_event_id")
-            status, at, seen_ts, last_event, first = pipe.hmget(key, *names)
-            pipe.multi()
+        names = ("last_seen_status", "last_seen_at", "last_seen_ts", "last_seen_event", "first_event_id")
+        for _ in range(_RACES):
+            read = self.r.hmget(key, *names)
+            status, at, seen_ts, last_event, first = read
             if last_event == alert["event_id"]:
                 return None  # this event again (a redelivered task): it already counted
             if seen_ts is not None and ts < float(seen_ts):
                 # Workers run one alert_key's events in parallel: an older report arriving late must not
                 # win over the newer one, which already carries the current state.
                 return "stale", last_event
+            value = fast_json.dumps(alert.get("current_value"))
             if window_s > 0 and status == alert["status"] and at is not None and now - float(at) < window_s:
-                pipe.hincrby(key, "count", 1)
-                pipe.hset(key, mapping={"last_seen_at": now, "last_seen_ts": ts,
-                                        "last_value": fast_json.dumps(alert.get("current_value"))})
-                pipe.expire(key, self.ttl_s)
-                return "duplicate", first or last_event
-            pipe.hset(key, mapping={"last_seen_status": alert["status"], "last_seen_at": now, "last_seen_ts": ts,
-                                    "last_seen_event": alert["event_id"], "first_event_id": alert["event_id"],
-                                    "count": 1, "last_value": fast_json.dumps(alert.get("current_value"))})
-            pipe.expire(key, self.ttl_s)
-            return None
-
-        return self.r.transaction(step, key, value_from_callable=True)
+                if self._write_if_unchanged(key, names, read, {"last_seen_at": now, "last_seen_ts": ts,
+                                                               "last_value": value}, incr="count"):
+                    return "duplicate", first or last_event
+                continue
+            if self._write_if_unchanged(key, names, read, {
+                    "last_seen_status": alert["status"], "last_seen_at": now, "last_seen_ts": ts,
+                    "last_seen_event": alert["event_id"], "first_event_id": alert["event_id"], "count": 1,
+                    "last_value": value}):
+                return None
+        raise RuntimeError(f"{key}: changed by other workers {_RACES} times in a row while deduplicating")
 
     # --- flapping ----------------------------------------------------------------------------------------
     def flap(self, alert: dict[str, Any], cooldown_s: float, now: float, released: bool) -> FlapDecision:
         key = self.key(alert["alert_key"])
+        names = ("status", "changed_at", "delivered_ts", "pending", "pending_ts")
+        ts = datetime.fromisoformat(alert["timestamp"]).timestamp()
+        for _ in range(_RACES):
+            read = self.r.hmget(key, *names)
+            decision = decide(dict(zip(names, read, strict=True)), event_id=alert["event_id"],
+                              status=alert["status"], ts=ts, now=now, cooldown_s=cooldown_s, released=released)
+            if not decision.updates or self._write_if_unchanged(key, names, read, decision.updates):
+                return decision
+        raise RuntimeError(f"{key}: changed by other workers {_RACES} times in a row while deciding a flap")
 
-        def step(pipe: Any) -> FlapDecision:
-            names = ("status", "changed_at", "delivered_ts", "pending", "pending_ts")
-            record = dict(zip(names, pipe.hmget(key, *names), strict=True))
-            decision = decide(record, event_id=alert["event_id"], status=alert["status"],
-                              ts=datetime.fromisoformat(alert["timestamp"]).timestamp(), now=now,
-                              cooldown_s=cooldown_s, released=released)
-            pipe.multi()
-            if decision.updates:
-                pipe.hset(key, mapping=decision.updates)
-                pipe.expire(key, self.ttl_s)
-            return decision
-
-        return self.r.transaction(step, key, value_from_callable=True)
+    def _write_if_unchanged(self, key: str, names: tuple[str, ...], read: list[Any], updates: dict[str, Any],
+                            incr: str = "") -> bool:
+        """Write ``updates`` (and add 1 to ``incr``) if the fields ``names`` still hold what was ``read``; False
+        if another worker changed one of them since (the caller reads and decides again)."""
+        expected = ["!" if value is None else "=" + (value.decode() if isinstance(value, bytes) else value)
+                    for value in read]
+        pairs = [str(part) for item in updates.items() for part in item]
+        return bool(self._update_if_unchanged(keys=[key], args=[len(names), *names, *expected, self.ttl_s, incr,
+                                                                *pairs]))
 
     # --- dependency graph --------------------------------------------------------------------------------
     def firing(self, entities: list[str]) -> dict[str, str]:

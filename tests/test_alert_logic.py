@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import random
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -193,6 +196,38 @@ def test_flap_decisions_are_applied_atomically(store: IncidentStore) -> None:
     held = store.flap(_alert("e2", "resolved", ts="2026-01-01T00:00:01Z"), 300, now=1010, released=False)
     assert held.action == "hold" and held.release_at == 1300
     assert store.get("k1")["pending"] == "e2"
+
+
+def _race(workers: int, call: Callable[[int], Any]) -> list[Any]:
+    """``call(i)`` for each worker at once (released together by a barrier), each on its own thread."""
+    barrier = threading.Barrier(workers)
+
+    def run(i: int) -> Any:
+        barrier.wait(timeout=10)
+        return call(i)
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(run, range(workers)))
+
+
+def test_workers_racing_on_one_alert_key_deliver_it_once(store: IncidentStore) -> None:
+    for n in range(10):  # ten fresh alert keys, eight workers each reading the same empty record at once
+        key = f"race{n}"
+        actions = _race(8, lambda i, key=key: store.flap(_alert(f"{key}-e{i}", key=key), 300, now=1000.0,
+                                                          released=False).action)
+        # the first write wins; every other worker saw its write (the state, inside the cooldown): held
+        assert actions.count("deliver") == 1 and actions.count("hold") == 7, actions
+        assert store.get(key)["status"] == "firing"
+
+
+def test_workers_racing_on_one_alert_key_see_it_first_once_and_count_every_repeat(store: IncidentStore) -> None:
+    for n in range(10):
+        key = f"dup{n}"
+        seen = _race(8, lambda i, key=key: store.observe(_alert(f"{key}-e{i}", key=key), 300, now=1000.0))
+        firsts = [i for i, answer in enumerate(seen) if answer is None]
+        assert len(firsts) == 1, seen  # one report is the first; the others are its duplicates
+        assert all(answer == ("duplicate", f"{key}-e{firsts[0]}") for answer in seen if answer is not None)
+        assert int(store.r.hget(store.key(key), "count")) == 8
 
 
 def test_group_lead_window_and_attachments(store: IncidentStore) -> None:
