@@ -187,13 +187,16 @@ class IncidentStore:
         values = self.r.mget([f"{self.prefix}firing:{e}" for e in entities])
         return {e: v for e, v in zip(entities, values, strict=True) if v}
 
-    def mark_firing(self, entity: str, alert_key: str, firing: bool) -> None:
+    def mark_firing(self, entity: str, alert_key: str, firing: bool, pipe: Any = None) -> None:
+        """Mark ``entity`` firing by ``alert_key`` (or clear the mark that incident set). With ``pipe``, the
+        write joins the round trip the caller sends (the ingest task's ledger batch)."""
         key = f"{self.prefix}firing:{entity}"
+        client = self.r if pipe is None else pipe
         if firing:
-            self.r.set(key, alert_key, ex=self.ttl_s)
+            client.set(key, alert_key, ex=self.ttl_s)
         else:
             # only the incident that set the mark clears it (another metric of the entity may still fire)
-            self.r.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+            client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
                         "return 0", 1, key, alert_key)
 
     # --- grouping and storms -----------------------------------------------------------------------------

@@ -51,7 +51,8 @@ class Runtime:
         return IncidentStore(self.redis, self.settings.key_prefix, self.config.service["ledger_ttl_s"])
 
     def stage_context(self) -> StageContext:
-        return StageContext(config=self.config, env=self.settings.env, now=time.time(), incidents=self.incidents)
+        return StageContext(config=self.config, env=self.settings.env, now=time.time(), incidents=self.incidents,
+                            writes=self.ledger.batch_pipe())
 
 
 _current: Runtime | None = None

@@ -310,3 +310,31 @@ def test_a_storm_keeps_the_business_units_group_open_beyond_its_window(store: In
     joined = [r for r in storm if isinstance(r, Outcome)]
     assert len(storm) - len(joined) <= 7 and len(joined) >= 5
     assert all(r.kind == "suppressed" and r.reason.startswith("storm (") for r in joined)
+
+
+def test_the_gates_firing_mark_rides_the_tasks_batch_when_it_has_one(store: IncidentStore) -> None:
+    from dataclasses import replace
+
+    from switchboard.stages import StageContext
+    from switchboard.stages.gate import gate
+
+    base = load_config(ROOT / "config")
+    config = replace(base, alerting={**base.alerting, "flapping": {**base.alerting["flapping"], "cooldown_s": 0}})
+    alert = {**_alert("e1"), "kind": "health", "severity": "critical", "source": "genesys",
+             "business_impact": "voice-network", "attributes": {}}
+
+    def gate_in_batch(alert: dict) -> dict[str, str]:
+        """The gate with a batch (as the ingest task's ledger batch); the mark as seen before it is sent."""
+        batch = store.r.pipeline(transaction=False)
+        assert gate(alert, StageContext(config, now=time.time(), incidents=store, writes=batch)) == alert
+        before = store.firing(["trunk-1"])
+        batch.execute()  # the task sends its batch (with its stages) before any dispatch or outcome
+        return before
+
+    # without a batch (a tool, a test) the mark is written at once
+    assert gate(alert, StageContext(config, now=time.time(), incidents=store)) == alert
+    assert store.firing(["trunk-1"]) == {"trunk-1": "k1"}
+    resolved = {**alert, "event_id": "e2", "status": "resolved", "timestamp": "2026-01-01T00:10:00Z"}
+    assert gate_in_batch(resolved) == {"trunk-1": "k1"} and store.firing(["trunk-1"]) == {}
+    firing = {**alert, "event_id": "e3", "timestamp": "2026-01-01T00:20:00Z"}
+    assert gate_in_batch(firing) == {} and store.firing(["trunk-1"]) == {"trunk-1": "k1"}

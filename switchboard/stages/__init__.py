@@ -28,6 +28,9 @@ class StageContext:
     env: dict[str, str] = field(default_factory=dict)
     now: float = 0.0
     incidents: Any = None  # switchboard.incidents.IncidentStore (per-alert_key state in Redis), if any
+    # A Redis pipeline for writes that may wait until the task sends its ledger batch (before any outcome
+    # or dispatch is recorded), if the task has one: passed on to ``incidents``, never used by a stage itself.
+    writes: Any = None
 
 
 Alert = dict[str, Any]

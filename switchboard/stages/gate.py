@@ -94,7 +94,8 @@ def _attach(alert: Alert, ctx: StageContext, lead_key: str, reason: str) -> Outc
 
 
 def _deliver(alert: Alert, ctx: StageContext) -> Alert:
-    ctx.incidents.mark_firing(alert["entity_id"], alert["alert_key"], alert["status"] == "firing")
+    # in the task's batch: written with the stages, before the route's dispatch (fan_out) or its outcome
+    ctx.incidents.mark_firing(alert["entity_id"], alert["alert_key"], alert["status"] == "firing", pipe=ctx.writes)
     return alert
 
 
