@@ -75,8 +75,9 @@ _HOUR = 3600
 _RACES = 100  # reads and decisions in a row that lost to another worker's write before giving up (a bug, not load)
 _UPDATE_IF_UNCHANGED = """
 local n = tonumber(ARGV[1])
+local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 2, 1 + n))
 for i = 1, n do
-  local value = redis.call('HGET', KEYS[1], ARGV[1 + i])
+  local value = values[i]
   local want = ARGV[1 + n + i]
   if value then
     if want ~= '=' .. value then return 0 end
