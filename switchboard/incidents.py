@@ -176,7 +176,7 @@ class IncidentStore:
         if another worker changed one of them since (the caller reads and decides again)."""
         expected = ["!" if value is None else "=" + (value.decode() if isinstance(value, bytes) else value)
                     for value in read]
-        pairs = [str(part) for item in updates.items() for part in item]
+        pairs = [part for item in updates.items() for part in item]  # encoded by redis-py, as HSET would
         return bool(self._update_if_unchanged(keys=[key], args=[len(names), *names, *expected, self.ttl_s, incr,
                                                                 *pairs]))
 
