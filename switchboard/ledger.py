@@ -165,7 +165,6 @@ end
 return 1
 """
 
-# A worker starts an event: only one the receiver accepted and did not un-accept (1), marked taken.
 # A routed event's targets (what its dispatches settle against) and routed alert (what the stalled sweep
 # publishes again if a dispatch message is lost), unless an earlier run of its route set them: a redelivered
 # route keeps the first routing.
@@ -175,6 +174,7 @@ redis.call('HSET', KEYS[1], 'targets', ARGV[2], 'routed', ARGV[3])
 return 1
 """
 
+# A worker starts an event: only one the receiver accepted and did not un-accept (1), marked taken.
 _TAKE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
