@@ -27,7 +27,6 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +127,10 @@ def measure(base: str, sandbox_url: str, log_dir: Path, events: int, warm_up: in
     broker = redis.Redis.from_url(env["SWITCHBOARD_BROKER_URL"])
     trips = RoundTrips()
     incoming = _messages(broker, INGEST_QUEUE)
-    dispatches: Callable[[], list[tuple[list[Any], dict[str, Any]]]] = \
-        lambda: [m for queue in DISPATCH_QUEUES for m in _messages(broker, queue)]  # noqa: E731
+
+    def dispatches() -> list[tuple[list[Any], dict[str, Any]]]:
+        return [m for queue in DISPATCH_QUEUES for m in _messages(broker, queue)]
+
     _run(ingest, incoming[:warm_up])  # imports, connections, scripts loaded, the runtime built
     _run(dispatch, dispatches())
     # CPU first, uncounted (walking the stack per round trip costs more than the round trip), then the count

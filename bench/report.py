@@ -81,6 +81,18 @@ def noop_rate(r: dict[str, Any]) -> float:
     return round(sum(rates) / len(rates), 1)
 
 
+def noop_runs_around(r: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The no-op runs just before and just after the chosen grain's median round: its baseline."""
+    i = r["pipeline"][r["grain"]]["round"]
+    return r["noop_runs"][i - 1], r["noop_runs"][i]
+
+
+def _noop_cpu_around(r: dict[str, Any]) -> list[dict[str, float]] | None:
+    """Those two runs' CPU per task by role, or None if either has none."""
+    cpu = [run.get("cpu_ms_per_task") for run in noop_runs_around(r)]
+    return cpu if all(cpu) else None  # type: ignore[return-value]
+
+
 # Broker tasks per event in a grain: fused, one ingest task and one dispatch (a bench event, a trunk down, has
 # one target: config/routing.yaml's trunk-health rule); chain, the five stage tasks and the dispatch.
 TASKS_PER_EVENT = {"fused": 2, "chain": 6}
@@ -95,12 +107,11 @@ def pipeline_ceiling(r: dict[str, Any]) -> dict[str, float] | None:
     Also what our own code costs per event beyond that, and the measured ratio as a share of the ceiling.
     None when the run has no CPU figures."""
     chosen = r["pipeline"][r["grain"]]
-    i = chosen["round"]
-    around = [r["noop_runs"][j].get("cpu_ms_per_task") for j in (i - 1, i)]
+    around = _noop_cpu_around(r)
     cpu = chosen.get("cpu_ms_per_event")
-    if not cpu or not all(around):
+    if not cpu or around is None:
         return None
-    noop = sum(a["total"] for a in around if a) / 2
+    noop = sum(a["total"] for a in around) / 2
     vendor = cpu.get(VENDOR, 0.0)
     tasks = TASKS_PER_EVENT[r["grain"]]
     ceiling = noop / (tasks * noop + vendor)
@@ -154,8 +165,8 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
         if "pipeline" in r:
             p, runs = r["pipeline"], r["noop_runs"]
             chosen = p[r["grain"]]
-            i = chosen["round"]
-            around = [runs[i - 1]["tasks_per_s"], runs[i]["tasks_per_s"]]
+            before, after = noop_runs_around(r)
+            around = [before["tasks_per_s"], after["tasks_per_s"]]
             rows.append(f"| {name} | pipeline events/s, grain {r['grain']} (median of {len(chosen['round_ratios'])} "
                         f"rounds' ratios: {' / '.join(map(str, chosen['round_ratios']))}) | {chosen['events_per_s']} "
                         f"| Celery no-op {round(sum(around) / 2, 1)} tasks/s (before / after its round: "
@@ -166,7 +177,7 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
                     rows.append(f"| {name} | pipeline events/s, grain {grain} | {g['events_per_s']} | Celery no-op "
                                 f"{noop} tasks/s (mean of all {len(runs)} runs) | {round(g['events_per_s'] / noop, 3)} "
                                 f"| >= 0.4 (not chosen) |")
-            cpu, noop_cpu = chosen.get("cpu_ms_per_event"), runs[i - 1].get("cpu_ms_per_task")
+            cpu, noop_cpu = chosen.get("cpu_ms_per_event"), before.get("cpu_ms_per_task")
             if cpu and noop_cpu:
                 rows.append(f"| {name} | CPU ms per event, grain {r['grain']} (all processes, its round) | "
                             f"{cpu['total']} | no-op {noop_cpu['total']} per task (the run before it) | | |")
@@ -222,10 +233,9 @@ def cpu_tables(per_broker: dict[str, dict[str, Any]]) -> str:
     for name, r in per_broker.items():
         if "pipeline" not in r:
             continue
-        chosen = r["pipeline"][r["grain"]]
-        around = [r["noop_runs"][j].get("cpu_ms_per_task") for j in (chosen["round"] - 1, chosen["round"])]
-        if all(around):
-            mean = {role: sum(a.get(role, 0.0) for a in around if a) / 2 for role in PIPELINE_ROLES}
+        around = _noop_cpu_around(r)
+        if around is not None:
+            mean = {role: sum(a.get(role, 0.0) for a in around) / 2 for role in PIPELINE_ROLES}
             rows.append(_cpu_row(name, "per no-op task (mean of the runs before and after the median round)", mean,
                                  PIPELINE_ROLES))
         for grain, g in r["pipeline"].items():

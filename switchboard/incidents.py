@@ -135,6 +135,7 @@ class IncidentStore:
         key = self.key(alert["alert_key"])
         ts = datetime.fromisoformat(alert["timestamp"]).timestamp()
         names = ("last_seen_status", "last_seen_at", "last_seen_ts", "last_seen_event", "first_event_id")
+        value = fast_json.dumps(alert.get("current_value"))
         for _ in range(_RACES):
             read = self.r.hmget(key, *names)
             status, at, seen_ts, last_event, first = read
@@ -144,7 +145,6 @@ class IncidentStore:
                 # Workers run one alert_key's events in parallel: an older report arriving late must not
                 # win over the newer one, which already carries the current state.
                 return "stale", last_event
-            value = fast_json.dumps(alert.get("current_value"))
             if window_s > 0 and status == alert["status"] and at is not None and now - float(at) < window_s:
                 if self._write_if_unchanged(key, names, read, {"last_seen_at": now, "last_seen_ts": ts,
                                                                "last_value": value}, incr="count"):
