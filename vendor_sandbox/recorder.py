@@ -31,7 +31,7 @@ class Recorder:
         form_body: Mapping[str, Any] | None = None,
         arrived_at: float | None = None,
         peer: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
         """Store one request; header names are lower-cased, ``json_body`` is the parsed body or None,
         ``form_body`` the form fields or None. ``at`` is when the request arrived (if known), so rate
         checks see arrival times, not how long the emulator took to answer."""
@@ -48,7 +48,6 @@ class Recorder:
         }
         with self._lock:
             self._entries.append(entry)
-        return copy.deepcopy(entry)
 
     def entries(
         self, vendor: str | None = None, path: str | None = None, *, include_rejected: bool = False
