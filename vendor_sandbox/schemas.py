@@ -12,6 +12,7 @@ schema here: ``tests/test_sandbox_schemas.py``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def load_spec(name: str) -> dict[str, Any]:
         return json.load(handle)
 
 
-def _passes(check: Any) -> Any:
+def _passes(check: Callable[[object], bool]) -> Callable[[str], bool]:
     """A format check as jsonschema-rs calls it: True or False, never an exception."""
     def passes(value: str) -> bool:
         try:
