@@ -18,6 +18,7 @@ import redis
 
 from switchboard.idempotency import _CLAIM, IdempotencyKey
 from switchboard.ingress_limit import INGRESS_SHAPE
+from switchboard.lua import lua_function
 from switchboard.rate_limit import _GCRA
 from switchboard.store import Keys
 
@@ -26,31 +27,25 @@ from switchboard.store import Keys
 #       ledger ttl, body (kept until the outcome, so the stalled sweep can publish the event again), then one
 #       ttl per idempotency key.
 # Returns {"limited", wait ms} | {"passed"} | {"duplicate", earlier event id} | {"accepted"}.
-_GATE = f"""
-local function gcra(KEYS, ARGV)
-{_GCRA}
-end
-local function claim(KEYS, ARGV)
-{_CLAIM}
-end
-local slot = gcra({{KEYS[1]}}, {{ARGV[1], ARGV[2], 1, 0, 'take', ARGV[3], ARGV[4], ARGV[5]}})
-if slot[1] == 0 then return {{'limited', slot[2]}} end
-if ARGV[6] ~= '1' then return {{'passed'}} end
-local idem_keys, idem_args = {{}}, {{ARGV[7]}}
+_GATE = lua_function("gcra", _GCRA) + lua_function("claim", _CLAIM) + """
+local slot = gcra({KEYS[1]}, {ARGV[1], ARGV[2], 1, 0, 'take', ARGV[3], ARGV[4], ARGV[5]})
+if slot[1] == 0 then return {'limited', slot[2]} end
+if ARGV[6] ~= '1' then return {'passed'} end
+local idem_keys, idem_args = {}, {ARGV[7]}
 for i = 5, #KEYS do
   idem_keys[#idem_keys + 1] = KEYS[i]
   idem_args[#idem_args + 1] = ARGV[i + 8]
 end
 if #idem_keys > 0 then
   local earlier = claim(idem_keys, idem_args)
-  if earlier then return {{'duplicate', earlier}} end
+  if earlier then return {'duplicate', earlier} end
 end
 redis.call('HSET', KEYS[2], 'event_id', ARGV[7], 'source', ARGV[8], 'received_at', ARGV[9],
            'idempotency_keys', ARGV[10], 'body', ARGV[12])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[11]))
 redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[4], ARGV[9], ARGV[7])
-return {{'accepted'}}
+return {'accepted'}
 """
 
 

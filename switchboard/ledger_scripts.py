@@ -6,6 +6,8 @@ together or not at all; the Python side (``Ledger``) chooses the keys and argume
 
 from __future__ import annotations
 
+from switchboard.lua import lua_function
+
 # Lua so that setting the outcome and bumping its counter happen together or not at all. The event leaves the
 # in-flight index (KEYS[3], the stalled sweep's); what the sweep would re-publish from (the body, the routed
 # alert) is dropped once nothing can bring the event back (deferred and dead-lettered events can be released or
@@ -56,30 +58,17 @@ if #failed > 0 then
 end
 return {outcome, reason, set_outcome({KEYS[1], counter, KEYS[4]}, {outcome, reason, ARGV[1], ARGV[2]})}
 """
-SETTLE_SCRIPT = f"""
-local function set_outcome(KEYS, ARGV)
-{SET_OUTCOME}
-end
-{SETTLE}
-"""
+SETTLE_SCRIPT = lua_function("set_outcome", SET_OUTCOME) + SETTLE
 
 # A target's result and, if it was the last pending one, the event's outcome: one round trip where it was
 # three (finish, read the results, set the outcome). KEYS as ``SETTLE``; ARGV: target, result entry, now,
 # event id. Returns {pending} (-1: this target was already recorded), or {0, outcome, reason, recorded}.
-FINISH = f"""
-local function finish_target(KEYS, ARGV)
-{FINISH_TARGET}
-end
-local function set_outcome(KEYS, ARGV)
-{SET_OUTCOME}
-end
-local function settle(KEYS, ARGV)
-{SETTLE}
-end
-local pending = finish_target({{KEYS[1]}}, {{ARGV[1], ARGV[2]}})
-if pending ~= 0 then return {{pending}} end
-local settled = settle(KEYS, {{ARGV[3], ARGV[4]}})
-return {{0, settled[1], settled[2], settled[3]}}
+FINISH = lua_function("finish_target", FINISH_TARGET) + lua_function("set_outcome", SET_OUTCOME) + \
+    lua_function("settle", SETTLE) + """
+local pending = finish_target({KEYS[1]}, {ARGV[1], ARGV[2]})
+if pending ~= 0 then return {pending} end
+local settled = settle(KEYS, {ARGV[3], ARGV[4]})
+return {0, settled[1], settled[2], settled[3]}
 """
 
 # Reopen one dead-lettered target for a replay: the target becomes pending again and, if the event's

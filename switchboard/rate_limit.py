@@ -25,6 +25,8 @@ from typing import Any
 
 import redis
 
+from switchboard.lua import lua_function
+
 # KEYS[1] schedule hash. ARGV: rate/s, burst (requests), cost, horizon ms, mode ("take" | "peek" | "penalize"),
 # decrease factor, floor factor, recovery per second (added to the factor).
 # Returns {reserved (1/0), wait ms, effective rate * 1000}.
@@ -80,18 +82,15 @@ return math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
 # A critical request: peek the main schedule (KEYS[1]) and the critical lane (KEYS[2]), take whichever slot
 # comes first, in one script (one round trip, and no other worker can take the slot between peek and take).
 # ARGV: main rate, lane rate, then ARGV[3..] as _GCRA's ARGV[2..] without the mode. Returns as _GCRA.
-_CRITICAL = f"""
-local function gcra(KEYS, ARGV)
-{_GCRA}
-end
+_CRITICAL = lua_function("gcra", _GCRA) + """
 local function call(key, rate, mode)
-  return gcra({{key}}, {{rate, ARGV[3], ARGV[4], ARGV[5], mode, ARGV[6], ARGV[7], ARGV[8]}})
+  return gcra({key}, {rate, ARGV[3], ARGV[4], ARGV[5], mode, ARGV[6], ARGV[7], ARGV[8]})
 end
 local main = call(KEYS[1], ARGV[1], 'peek')
 local lane = call(KEYS[2], ARGV[2], 'peek')
 if main[1] == 1 and (lane[1] == 0 or main[2] <= lane[2]) then return call(KEYS[1], ARGV[1], 'take') end
 if lane[1] == 1 then return call(KEYS[2], ARGV[2], 'take') end
-return {{0, math.min(main[2], lane[2]), main[3]}}
+return {0, math.min(main[2], lane[2]), main[3]}
 """
 
 
