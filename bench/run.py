@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak-events", type=int, default=None,
                         help="events each memory soak sends (default: 100,000 on Redis, 10,000 on RabbitMQ, which "
                              "share make bench's 20 minutes); e.g. 100000 on its own with --phases memory --minutes 45")
+    parser.add_argument("--rabbitmq-queue-version", type=int, choices=(1, 2), default=2,
+                        help="2: the queue-version policy operators are asked to set (README); 1: without it")
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory (logs, configs)")
     args = parser.parse_args(argv)
     phases = tuple(p for p in args.phases.split(",") if p)
@@ -103,9 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                 if broker == "rabbitmq" and not RabbitVhost.available():
                     results[broker] = {"skipped": "no RabbitMQ on this machine (rabbitmqctl status failed)"}
                     continue
-                broker_url = f"{redis_base}/{db + 8}" if broker == "redis" else stack.enter_context(RabbitVhost()).url
+                if broker == "redis":
+                    broker_url = f"{redis_base}/{db + 8}"
+                else:
+                    broker_url = stack.enter_context(RabbitVhost(args.rabbitmq_queue_version)).url
                 runners[broker] = Runner(BenchContext(broker, broker_url, f"{redis_base}/{db}", sandbox_url, log_dir,
                                                       args.quick, grain))
+                if broker == "rabbitmq":
+                    runners[broker].r["queue_version"] = args.rabbitmq_queue_version
             for runner in runners.values():
                 runner.run(phases)
             if "memory" in phases:
