@@ -28,6 +28,27 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
+# Key prefixes that tests make for themselves on the state DB without a fixture (tests/test_admission.py,
+# tests/test_ledger_batch.py); their keys (counters, the in-flight set: no TTL) are deleted when the session ends.
+MADE_PREFIXES: list[str] = []
+
+
+def made_prefix(label: str) -> str:
+    """A fresh state-DB key prefix starting with ``label``, cleaned up after the session."""
+    prefix = f"{label}{uuid.uuid4().hex[:8]}:"
+    MADE_PREFIXES.append(prefix)
+    return prefix
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_made_prefixes() -> Iterator[None]:
+    yield
+    client = redis.Redis.from_url(REDIS_STATE_URL)
+    for prefix in MADE_PREFIXES:
+        for key in client.scan_iter(f"{prefix}*", count=1000):
+            client.delete(key)
+
+
 @pytest.fixture(scope="session")
 def run_id() -> str:
     return uuid.uuid4().hex[:10]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 import redis
 
 from switchboard.admission import Gate
 from switchboard.idempotency import IdempotencyKey
 from switchboard.store import Keys
-from tests.conftest import REDIS_STATE_URL
+from tests.conftest import REDIS_STATE_URL, made_prefix
 
 
 def _gate() -> tuple[Gate, Keys, redis.Redis]:
     client = redis.Redis.from_url(REDIS_STATE_URL, decode_responses=True)
-    prefix = f"tadm{uuid.uuid4().hex[:8]}:"
+    prefix = made_prefix("tadm")
     keys = Keys(prefix)
     return Gate(client, keys, prefix, 100), keys, client
 

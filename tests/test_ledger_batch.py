@@ -4,7 +4,6 @@ is never visible before the stages that led to it."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -13,12 +12,12 @@ from redis.connection import AbstractConnection
 
 from switchboard.ledger import Ledger
 from switchboard.store import Keys
-from tests.conftest import REDIS_STATE_URL
+from tests.conftest import REDIS_STATE_URL, made_prefix
 
 
 def _ledger() -> tuple[Ledger, redis.Redis]:
     client = redis.Redis.from_url(REDIS_STATE_URL, decode_responses=True)
-    return Ledger(client, Keys(f"tlb{uuid.uuid4().hex[:8]}:"), 100), client
+    return Ledger(client, Keys(made_prefix("tlb")), 100), client
 
 
 def test_batched_writes_wait_for_the_block_end_or_an_outcome() -> None:
