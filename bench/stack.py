@@ -24,6 +24,7 @@ import redis
 import requests
 from celery import Celery
 
+from switchboard.rabbitmq_policy import rabbitmqctl, set_policy_args
 from switchboard.runner import free_port
 from switchboard.waiting import wait_for
 
@@ -155,13 +156,12 @@ class RabbitVhost:
         return subprocess.run(["rabbitmqctl", "-q", "status"], capture_output=True, timeout=60).returncode == 0
 
     def _ctl(self, *args: str) -> None:
-        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+        rabbitmqctl(args)
 
     def __enter__(self) -> RabbitVhost:
         self._ctl("add_vhost", self.name)
         self._ctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
         if self.queue_version == 2:
-            from switchboard.rabbitmq_policy import set_policy_args
             from tasks.app import ALL_QUEUES
 
             self._ctl(*set_policy_args(self.name, ALL_QUEUES))

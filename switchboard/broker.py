@@ -1,10 +1,16 @@
-"""Broker inspection shared by the receiver, the CLI and tests: queue depths over kombu (both brokers)."""
+"""Broker inspection shared by the receiver, the CLI and tests: which broker a URL names, queue depths over kombu
+(both brokers)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from celery import Celery
+
+
+def is_rabbitmq(broker_url: str) -> bool:
+    """``amqp://``, ``amqps://``, ``pyamqp://``, ``librabbitmq://``: RabbitMQ; anything else is Redis here."""
+    return broker_url.startswith(("amqp", "pyamqp", "librabbitmq"))
 
 
 def queue_depths(celery_app: Celery, queues: Iterable[str], connect_retries: int | None = None) -> dict[str, int]:

@@ -40,8 +40,9 @@ def command_line(args: Sequence[str]) -> str:
     return shlex.join(["rabbitmqctl", *args])
 
 
-def apply(args: Sequence[str], timeout_s: float = 60.0) -> None:
-    """Run ``rabbitmqctl`` with ``args``; raises ``RuntimeError`` with rabbitmqctl's own words if it fails."""
+def rabbitmqctl(args: Sequence[str], timeout_s: float = 60.0) -> None:
+    """Run ``rabbitmqctl -q`` with ``args`` (also the bench's and the tests' vhosts); raises ``RuntimeError`` with
+    rabbitmqctl's own words if it fails."""
     try:
         done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=timeout_s)
     except FileNotFoundError as exc:

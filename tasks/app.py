@@ -14,6 +14,7 @@ from celery.app import trace
 from celery.signals import before_task_publish, setup_logging
 from kombu import Queue
 
+from switchboard.broker import is_rabbitmq
 from switchboard.config import ConfigError, load_config
 from switchboard.logs import configure as configure_logging
 from switchboard.settings import Settings, load_settings
@@ -88,7 +89,7 @@ def make_celery(settings: Settings) -> Celery:
     json_codec.install()  # message JSON on orjson, kombu's wire format (tasks/json_codec.py)
     app = Celery("switchboard", set_as_current=False, task_cls=SwitchboardTask)
     transport_options: dict[str, object] = {}
-    if settings.broker_url.startswith(("amqp", "pyamqp")):
+    if is_rabbitmq(settings.broker_url):
         transport_options["confirm_publish"] = True
     else:
         # Longer than any countdown we ever use (retries are capped at 5 minutes). It is also how long a

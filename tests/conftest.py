@@ -3,7 +3,6 @@ vhosts), the vendor sandbox as a real HTTP server, the receiver on a real port, 
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import redis
 
 from clients.genesys import GenesysClient
 from clients.oauth import TokenManager
+from switchboard.rabbitmq_policy import rabbitmqctl
 from switchboard.runner import free_port
 from switchboard.store import Keys
 from tests.client_support import genesys_tokens
@@ -25,42 +25,37 @@ REDIS_BROKER_DBS = {"receiver": 12, "pipeline": 13}
 
 
 def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+    rabbitmqctl(args)
 
 
-# Key prefixes that tests make for themselves on the state DB without a fixture (tests/test_admission.py,
-# tests/test_ledger_batch.py); their keys (counters, the in-flight set: no TTL) are deleted when the session ends.
-MADE_PREFIXES: list[str] = []
+# This session's id: every state-DB key prefix a test makes starts with t<RUN_ID> (``made_prefix``, the fixtures
+# below), and the keys under it are deleted when the session ends.
+RUN_ID = uuid.uuid4().hex[:10]
 
 
 def made_prefix(label: str) -> str:
-    """A fresh state-DB key prefix starting with ``label``, cleaned up after the session."""
-    prefix = f"{label}{uuid.uuid4().hex[:8]}:"
-    MADE_PREFIXES.append(prefix)
-    return prefix
+    """A fresh state-DB key prefix for a test that makes its own (no fixture), cleaned up with the session's."""
+    return f"t{RUN_ID}{label}{uuid.uuid4().hex[:8]}:"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _delete_made_prefixes() -> Iterator[None]:
+def _delete_run_keys() -> Iterator[None]:
     yield
     client = redis.Redis.from_url(REDIS_STATE_URL)
-    for prefix in MADE_PREFIXES:
-        for key in client.scan_iter(f"{prefix}*", count=1000):
-            client.delete(key)
+    for key in client.scan_iter(f"t{RUN_ID}*", count=1000):
+        client.delete(key)
 
 
 @pytest.fixture(scope="session")
 def run_id() -> str:
-    return uuid.uuid4().hex[:10]
+    return RUN_ID
 
 
 @pytest.fixture(scope="session")
-def state_redis(run_id: str) -> Iterator[redis.Redis]:
+def state_redis() -> redis.Redis:
     client = redis.Redis.from_url(REDIS_STATE_URL, decode_responses=True)
     client.ping()
-    yield client
-    for key in client.scan_iter(f"t{run_id}*", count=1000):
-        client.delete(key)
+    return client  # its keys (t<run_id>...) go with _delete_run_keys
 
 
 def own_broker(kind: str, redis_db: int, label: str, run_id: str, cleanups: list) -> str:
