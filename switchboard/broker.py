@@ -5,12 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import redis
 from celery import Celery
 
 
 def is_rabbitmq(broker_url: str) -> bool:
     """``amqp://``, ``amqps://``, ``pyamqp://``, ``librabbitmq://``: RabbitMQ; anything else is Redis here."""
     return broker_url.startswith(("amqp", "pyamqp", "librabbitmq"))
+
+
+def same_redis_database(broker_url: str, state_url: str) -> bool:
+    """Whether the broker is the state store's own Redis database (same scheme, server, credentials, database and
+    options, as redis-py reads the URLs). Then the receiver's gate script pushes the ingest message itself
+    (tasks/redis_push.py). Conservative: two spellings of one database (``localhost`` and ``127.0.0.1``, a
+    missing ``/0``) count as different, which costs only the extra round trip."""
+    if is_rabbitmq(broker_url) or ";" in broker_url or not broker_url.startswith(("redis://", "rediss://")):
+        return False  # RabbitMQ, a failover list, a socket path or another transport
+    try:
+        return redis.connection.parse_url(broker_url) == redis.connection.parse_url(state_url)
+    except ValueError:
+        return False
 
 
 def queue_depths(celery_app: Celery, queues: Iterable[str], connect_retries: int | None = None) -> dict[str, int]:

@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery, Signature
 from kombu import Connection, Producer
@@ -33,6 +33,7 @@ from kombu.utils.functional import retry_over_time
 from kombu.utils.uuid import uuid
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _log_retry(exc: BaseException, intervals: Iterator[float], retries: int) -> float:
@@ -63,6 +64,12 @@ class KeptPublisher:
         """Publish ``signature`` (one task, or a chain) once on its queue. ``retry=None`` follows the app's
         ``task_publish_retry`` and its policy (a task's publish waits out a broker restart); ``retry=False``
         raises if the broker did not take it (for RabbitMQ: did not confirm it) within ``timeout_s``."""
+        self._publish(signature, headers, argsrepr, timeout_s, retry, lambda producer: None)
+
+    def _publish(self, signature: Signature, headers: dict[str, Any], argsrepr: str, timeout_s: float | None,
+                 retry: bool | None, after: Callable[[Producer], T]) -> T:
+        """Publish, then ``after(producer)`` while the producer is still this call's (tasks/redis_push.py reads
+        what its channel recorded)."""
         wanted = signature.options.get("queue") or self.celery.conf.task_default_queue
         if wanted not in self.queue_names:
             raise ValueError(f"this publisher publishes on {sorted(self.queue_names)}, not {wanted!r}")
@@ -77,10 +84,12 @@ class KeptPublisher:
                 signature.apply_async(producer=kept.producer, **options)
             else:
                 self._send(kept.producer, signature, options)
+            result = after(kept.producer)
         except BaseException:
             self._discard(kept)
             raise
         self._release(kept)
+        return result
 
     def _send(self, producer: Producer, signature: Signature, options: dict[str, Any]) -> None:
         root_id = parent_id = None
@@ -155,12 +164,16 @@ class KeptPublisher:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
-            connection = self.celery.connection_for_write()
+            connection = self._connect()
             try:
                 return _Kept(connection, Producer(connection.default_channel))
             except BaseException:
                 connection.release()
                 raise
+
+    def _connect(self) -> Connection:
+        """A new connection for a kept producer (not connected yet)."""
+        return self.celery.connection_for_write()
 
     def _bound(self, kept: _Kept, name: str) -> KombuQueue:
         bound = kept.queues.get(name)

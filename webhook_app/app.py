@@ -7,13 +7,14 @@ each request, if the config was reloaded, the state's config-dependent pieces ar
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from celery import Celery
 from flask import Flask
 
 from switchboard.admission import Gate
-from switchboard.broker import queue_depths
+from switchboard.broker import queue_depths, same_redis_database
 from switchboard.config import Config
 from switchboard.config_watch import Watcher
 from switchboard.idempotency import IdempotencyStore
@@ -24,12 +25,15 @@ from switchboard.settings import Settings, load_settings
 from switchboard.store import Keys, redis_client
 from tasks.app import INGEST_QUEUE, make_celery
 from tasks.kept_publisher import KeptPublisher
+from tasks.redis_push import RedisPushBuilder
 from webhook_app.health import health_bp
 from webhook_app.late_publish import LatePublisher
 from webhook_app.openapi import EXTENSION as OPENAPI
 from webhook_app.openapi import build_spec, openapi_bp
 from webhook_app.payloads import payloads_bp
 from webhook_app.receiver import ReceiverState, receiver_bp
+
+log = logging.getLogger("switchboard.receiver")
 
 
 def create_app(settings: Settings | None = None, config: Config | None = None) -> Flask:
@@ -60,6 +64,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         gate=Gate(client, keys, settings.key_prefix, config.service["ledger_ttl_s"]),
         publisher=KeptPublisher(celery, [INGEST_QUEUE]),
         late=LatePublisher(),
+        push_builder=_push_builder(settings, celery),
         config_watch=watch,
     )
     app.before_request(lambda: _follow_config(app))
@@ -68,6 +73,13 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.register_blueprint(payloads_bp)
     app.register_blueprint(openapi_bp)
     return app
+
+
+def _push_builder(settings: Settings, celery: Celery) -> RedisPushBuilder | None:
+    if not same_redis_database(settings.broker_url, settings.redis_url):
+        return None
+    log.info("broker and state store are one Redis database: the receiver's gate pushes ingest messages itself")
+    return RedisPushBuilder(celery, [INGEST_QUEUE])
 
 
 def _depth_guard(celery: Celery, config: Config) -> DepthGuard:

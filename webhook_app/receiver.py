@@ -2,7 +2,8 @@
 rate -> JSON -> schema -> idempotency -> publish (confirmed) -> 202. Answers exactly per DESIGN.md's table;
 nothing rejected is enqueued, and a failed publish releases the idempotency keys so the sender's retry is
 accepted (or, if the store is down too, publishes the event later: webhook_app/late_publish.py, which also
-resolves an admission the store's outage left unknown).
+resolves an admission the store's outage left unknown). When the broker is the state store's Redis database,
+the gate's script pushes the ingest message itself (tasks/redis_push.py): accept and enqueue are one step.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from celery import Celery
+from celery import Celery, Signature
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from switchboard.admission import Gate
+from switchboard.admission import Gate, PushEntry
 from switchboard.config import Config
 from switchboard.config_watch import Watcher
 from switchboard.idempotency import IdempotencyKey, IdempotencyStore
@@ -30,6 +31,7 @@ from switchboard.settings import Settings
 from switchboard.store import Keys
 from tasks.kept_publisher import KeptPublisher
 from tasks.pipeline import ingest_signature
+from tasks.redis_push import RedisPushBuilder
 from webhook_app.late_publish import LatePublisher
 from webhook_app.request_checks import Rejection, idempotency_keys, parse_json, verify_signature
 from webhook_app.schemas import validate_payload
@@ -52,6 +54,9 @@ class ReceiverState:
     gate: Gate  # ingress rate + idempotency claim + ledger record, one round trip (switchboard.admission)
     publisher: KeptPublisher  # the ingest queue's producers, kept between requests
     late: LatePublisher  # accepted events neither enqueued nor released: published when the broker is back
+    # Set when the broker is the state store's Redis database: the gate's script pushes the ingest message itself
+    # (tasks/redis_push.py), and ``publisher`` and ``late`` are not used.
+    push_builder: RedisPushBuilder | None
     # Follows config changes: webhook_app.app rebuilds this state (and what it built from config values)
     # before a request when the watcher swapped the config. None: a config given to create_app, fixed.
     config_watch: Watcher | None = None
@@ -121,12 +126,15 @@ def _receive(state: ReceiverState, source: str) -> Response:
     event_id = uuid.uuid4().hex
     keys = [] if invalid is not None else idempotency_keys(source, source_cfg, state.keys, body, headers, payload,
                                                            webhook_id)
+    admit = invalid is None and not over
+    push = _push_entry(state, source, event_id, payload, now) if admit and state.push_builder is not None else None
     try:
         rate = source_cfg["ingress_rate"]
-        verdict = state.gate.check(source, rate["limit"], rate["per_seconds"], admit=invalid is None and not over,
-                                   event_id=event_id, received_at=now, idempotency=keys, body=body)
+        verdict = state.gate.check(source, rate["limit"], rate["per_seconds"], admit=admit, event_id=event_id,
+                                   received_at=now, idempotency=keys, body=body, push=push)
     except redis.RedisError as exc:
-        if invalid is None and not over:
+        # With ``push`` the script either ran whole (accepted and in the ingest queue) or not at all: nothing to hold.
+        if admit and push is None:
             # The script may have run and only its reply been lost: if so the event is accepted and the
             # sender's retry will be told "duplicate" of it, so it is published once the store shows that.
             state.late.add_uncertain(event_id, _enqueuer(state, source, event_id, payload, now),
@@ -142,7 +150,10 @@ def _receive(state: ReceiverState, source: str) -> Response:
     IDEMPOTENCY.labels(source, "hit" if verdict.kind == "duplicate" else "miss").inc()
     if verdict.kind == "duplicate":
         return _answer(200, {"status": "duplicate", "event_id": verdict.earlier})
-    return _publish(state, source, keys, event_id, payload, now)
+    if push is None:
+        _publish(state, source, keys, event_id, payload, now)
+    log.info("accepted webhook source=%s event_id=%s", source, event_id)
+    return _answer(202, {"status": "accepted", "event_id": event_id})
 
 
 # A publish (socket write, then RabbitMQ's publisher confirm) that takes longer than this is given up and the
@@ -151,24 +162,44 @@ def _receive(state: ReceiverState, source: str) -> Response:
 PUBLISH_TIMEOUT_S = 2.0
 
 
+def _ingest_message(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
+                    now: float) -> tuple[Signature, dict[str, str], str]:
+    """This event's ingest task: its signature, message headers and argsrepr."""
+    envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
+    signature = ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"])
+    # argsrepr: what Flower shows as the task's arguments; Celery would repr the whole envelope per
+    # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
+    return signature, {"event_id": event_id}, repr(({"event_id": event_id, "source": source},))
+
+
 def _enqueuer(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
               now: float) -> Callable[[], None]:
     """The publish of this event's ingest message, to call now or (webhook_app/late_publish.py) later."""
-    envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
-    signature = ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"])
+    signature, headers, argsrepr = _ingest_message(state, source, event_id, payload, now)
 
     def enqueue() -> None:
-        # argsrepr: what Flower shows as the task's arguments; Celery would repr the whole envelope per
-        # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
-        state.publisher.publish(signature, headers={"event_id": event_id},
-                                argsrepr=repr(({"event_id": event_id, "source": source},)),
+        state.publisher.publish(signature, headers=headers, argsrepr=argsrepr,
                                 timeout_s=PUBLISH_TIMEOUT_S, retry=False)  # a 503 now, not a held request
 
     return enqueue
 
 
+def _push_entry(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
+                now: float) -> PushEntry:
+    """The ingest message as the gate's script will push it. Its first build on a connection declares the queue
+    on Redis: a store that is away is a 503, before anything is claimed."""
+    assert state.push_builder is not None
+    signature, headers, argsrepr = _ingest_message(state, source, event_id, payload, now)
+    try:
+        return state.push_builder.build(signature, headers=headers, argsrepr=argsrepr)
+    except Exception as exc:  # noqa: BLE001 - kombu wraps Redis's errors in its own: any of them is a 503
+        log.warning("could not prepare the ingest message for source=%s: %s", source, type(exc).__name__)
+        raise _unavailable(state, "state store") from exc
+
+
 def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
-             now: float) -> Response:
+             now: float) -> None:
+    """Publish an accepted event's ingest message; if the broker does not take it, un-accept it and raise 503."""
     enqueue = _enqueuer(state, source, event_id, payload, now)
     try:
         enqueue()
@@ -187,5 +218,3 @@ def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], even
         if unaccepted:
             raise _unavailable(state, "broker") from exc
         log.warning("event %s: its publish was reported failed but a worker already took it: accepted", event_id)
-    log.info("accepted webhook source=%s event_id=%s", source, event_id)
-    return _answer(202, {"status": "accepted", "event_id": event_id})
