@@ -7,7 +7,9 @@ werkzeug's test client, in alternating rounds on the same signed trunk-down webh
 per request (this process's CPU time: Redis's own is not in it) and the ratio of the two. To A/B a receiver
 change, run it on both commits back to back (a git worktree for the old one).
 
-Redis is our own (``bench.stack.start_redis``), state and broker both; nothing consumes the ingest queue.
+Redis is our own (``bench.stack.start_redis``), state and broker both; nothing consumes the ingest queue. By
+default they are one database, as ``make up`` deploys them, so the gate's script pushes the ingest message
+(tasks/redis_push.py); ``--broker-db own`` puts the broker in a database of its own (a separate publish).
 """
 
 from __future__ import annotations
@@ -80,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.receiver_cpu", description=__doc__)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=300)
+    parser.add_argument("--broker-db", choices=["same", "own"], default="same",
+                        help="the broker in the state store's database (default) or in its own")
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="sb-receiver-cpu-"))
     redis_proc, base = start_redis(log_dir)
     try:
-        env = service_env(dict(os.environ), f"{base}/1", f"{base}/0", "http://127.0.0.1:9", "rcpu:",
+        broker_url = f"{base}/0" if args.broker_db == "same" else f"{base}/1"
+        env = service_env(dict(os.environ), broker_url, f"{base}/0", "http://127.0.0.1:9", "rcpu:",
                           write_config(log_dir / "config", grain="fused"))
         result = measure(env, args.rounds, args.per_round)
     finally:

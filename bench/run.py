@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                              "share make bench's 20 minutes); e.g. 100000 on its own with --phases memory --minutes 45")
     parser.add_argument("--rabbitmq-queue-version", type=int, choices=(1, 2), default=2,
                         help="2: the queue-version policy operators are asked to set (README); 1: without it")
+    parser.add_argument("--redis-broker-db", choices=("same", "own"), default="same",
+                        help="Redis: the broker in the state store's database, as make up deploys it (the gate's "
+                             "script pushes the ingest message), or in a database of its own")
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory (logs, configs)")
     args = parser.parse_args(argv)
     phases = tuple(p for p in args.phases.split(",") if p)
@@ -106,13 +109,15 @@ def main(argv: list[str] | None = None) -> int:
                     results[broker] = {"skipped": "no RabbitMQ on this machine (rabbitmqctl status failed)"}
                     continue
                 if broker == "redis":
-                    broker_url = f"{redis_base}/{db + 8}"
+                    broker_url = f"{redis_base}/{db if args.redis_broker_db == 'same' else db + 8}"
                 else:
                     broker_url = stack.enter_context(RabbitVhost(args.rabbitmq_queue_version)).url
                 runners[broker] = Runner(BenchContext(broker, broker_url, f"{redis_base}/{db}", sandbox_url, log_dir,
                                                       args.quick, grain))
                 if broker == "rabbitmq":
                     runners[broker].r["queue_version"] = args.rabbitmq_queue_version
+                else:
+                    runners[broker].r["broker_db"] = args.redis_broker_db
             for runner in runners.values():
                 runner.run(phases)
             if "memory" in phases:
