@@ -66,7 +66,10 @@ class RedisPushBuilder(KeptPublisher):
 
     def build(self, signature: Signature, *, headers: dict[str, Any], argsrepr: str) -> PushEntry:
         """What publishing ``signature`` would push. Connecting (first use of a kept producer) and declaring its
-        queue talk to Redis and raise its errors; the build itself does no I/O."""
+        queue talk to Redis and raise its errors; the build itself does no I/O. One task only: Celery publishes
+        a chain's first message through a producer of its own, not the one handed to it, so it would be sent."""
+        if signature.subtask_type:
+            raise ValueError(f"{signature.subtask_type} signatures are published by Celery itself: publish them")
         return self._publish(signature, headers, argsrepr, None, False, _take)
 
 

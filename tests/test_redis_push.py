@@ -28,7 +28,7 @@ from tasks.app import INGEST_QUEUE, make_celery
 from tasks.kept_publisher import KeptPublisher
 from tasks.pipeline import ingest_signature
 from tasks.redis_push import RedisPushBuilder
-from tests.helpers import SECRETS, ReceiverServer, WorkerProcess, service_env
+from tests.helpers import SECRETS, ReceiverServer, WorkerProcess, config_copy, service_env
 from tests.posting import unique_ztp
 from tests.reliability.stack import RedisServer
 from vendor_sandbox.server import SandboxServer
@@ -86,6 +86,18 @@ def test_the_entry_is_what_a_publish_pushes(own_redis: RedisServer, key_prefix: 
     assert _without_ids(ours) == _without_ids(json.loads(published))
     assert ours["headers"]["task"] == "switchboard.ingest" and ours["properties"]["delivery_info"]["routing_key"]
     builder.close()
+
+
+def test_a_chain_is_refused_before_anything_is_sent(own_redis: RedisServer) -> None:
+    """Celery publishes a chain's first message through a producer of its own, not the recording one: building
+    it would publish it for real."""
+    url = f"{own_redis.url}/0"
+    celery = make_celery(load_settings({"SWITCHBOARD_BROKER_URL": url, "SWITCHBOARD_REDIS_URL": url}))
+    envelope = {"event_id": "e1", "source": "ztp", "received_at": 12.5, "payload": {"deviceMac": "AA"}}
+    with pytest.raises(ValueError, match="chain"):
+        RedisPushBuilder(celery, [INGEST_QUEUE]).build(ingest_signature(celery, envelope, "chain"), headers={},
+                                                       argsrepr="")
+    assert redis.Redis.from_url(url).llen(INGEST_QUEUE) == 0
 
 
 def _gate(client: redis.Redis) -> tuple[Gate, Keys]:
@@ -173,3 +185,20 @@ def test_the_receiver_accepts_and_enqueues_in_one_step_and_a_worker_runs_it(
             wait_for(lambda: all(ledger.outcome(e) for e in queued), 60, 0.1, "both events to reach an outcome")
         assert [ledger.outcome(e) for e in queued] == ["dispatched", "dispatched"]
         assert client.llen(INGEST_QUEUE) == 0
+
+
+def test_with_the_per_stage_grain_the_receiver_publishes_after_the_gate(
+        own_redis: RedisServer, sandbox: SandboxServer, run_id: str, tmp_path: Path) -> None:
+    url = f"{own_redis.url}/0"
+    grain = [("pipeline_grain: fused", "pipeline_grain: chain")]
+    config_dir = config_copy(tmp_path / "config", {"service.yaml": grain})
+    env = service_env(url, url, sandbox.url, f"t{run_id}pushc:", SWITCHBOARD_CONFIG_DIR=str(config_dir))
+    config = load_config(config_dir)
+    secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
+    with ReceiverServer(env) as receiver:
+        assert receiver.state.push_builder is not None
+        body = json.dumps(unique_ztp()).encode()
+        answer = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, msg_id="msg_chain1")
+        assert answer.status_code == 202, answer.text
+        client = redis.Redis.from_url(url, decode_responses=True)
+        assert _queued_event_ids(client) == [answer.json()["event_id"]]  # once: published, not also pushed

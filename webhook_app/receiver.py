@@ -55,7 +55,7 @@ class ReceiverState:
     publisher: KeptPublisher  # the ingest queue's producers, kept between requests
     late: LatePublisher  # accepted events neither enqueued nor released: published when the broker is back
     # Set when the broker is the state store's Redis database: the gate's script pushes the ingest message itself
-    # (tasks/redis_push.py), and ``publisher`` and ``late`` are not used.
+    # (tasks/redis_push.py) when it is one task (the fused grain); a chain is published after the gate.
     push_builder: RedisPushBuilder | None
     # Follows config changes: webhook_app.app rebuilds this state (and what it built from config values)
     # before a request when the watcher swapped the config. None: a config given to create_app, fixed.
@@ -185,11 +185,14 @@ def _enqueuer(state: ReceiverState, source: str, event_id: str, payload: dict[st
 
 
 def _push_entry(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
-                now: float) -> PushEntry:
-    """The ingest message as the gate's script will push it. Its first build on a connection declares the queue
-    on Redis: a store that is away is a 503, before anything is claimed."""
+                now: float) -> PushEntry | None:
+    """The ingest message as the gate's script will push it; None for the per-stage grain's chain, which is
+    published after the gate as on any broker. Its first build on a connection declares the queue on Redis: a
+    store that is away is a 503, before anything is claimed."""
     assert state.push_builder is not None
     signature, headers, argsrepr = _ingest_message(state, source, event_id, payload, now)
+    if signature.subtask_type:
+        return None
     try:
         return state.push_builder.build(signature, headers=headers, argsrepr=argsrepr)
     except Exception as exc:  # noqa: BLE001 - kombu wraps Redis's errors in its own: any of them is a 503
