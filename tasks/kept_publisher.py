@@ -80,7 +80,8 @@ class KeptPublisher:
                 options["retry"] = retry
             if timeout_s is not None:
                 options.update(timeout=timeout_s, confirm_timeout=timeout_s)
-            if signature.subtask_type:  # a chain (the per-stage grain): Celery builds the links' message
+            if signature.subtask_type:  # a chain (the per-stage grain): Celery builds the links' message, and
+                # publishes it through its own producer pool (chain.run does not pass ``producer`` on)
                 signature.apply_async(producer=kept.producer, **options)
             else:
                 self._send(kept.producer, signature, options)

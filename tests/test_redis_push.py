@@ -202,3 +202,22 @@ def test_with_the_per_stage_grain_the_receiver_publishes_after_the_gate(
         assert answer.status_code == 202, answer.text
         client = redis.Redis.from_url(url, decode_responses=True)
         assert _queued_event_ids(client) == [answer.json()["event_id"]]  # once: published, not also pushed
+
+
+def test_a_store_away_before_the_first_webhook_is_a_503_and_nothing_is_claimed(
+        own_redis: RedisServer, sandbox: SandboxServer, run_id: str) -> None:
+    """The first build on a connection connects and declares the queue: with Redis away that fails before
+    the gate, so the retry is a new event."""
+    url = f"{own_redis.url}/0"
+    env = service_env(url, url, sandbox.url, f"t{run_id}pushd:")
+    config = load_config(load_settings(env).config_dir)
+    secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
+    with ReceiverServer(env) as receiver:
+        body = json.dumps(unique_ztp()).encode()
+        own_redis.stop()
+        down = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, msg_id="msg_down1")
+        assert down.status_code == 503 and down.json()["error"] == "state store unavailable, retry later"
+        own_redis.start()
+        back = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, msg_id="msg_down1")
+        assert back.status_code == 202, back.text
+        assert _queued_event_ids(redis.Redis.from_url(url)) == [back.json()["event_id"]]

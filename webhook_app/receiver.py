@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from celery import Celery, Signature
 from flask import Blueprint, Response, current_app, jsonify, request
+from kombu.exceptions import OperationalError
 
 from switchboard.admission import Gate, PushEntry
 from switchboard.config import Config
@@ -195,7 +196,7 @@ def _push_entry(state: ReceiverState, source: str, event_id: str, payload: dict[
         return None
     try:
         return state.push_builder.build(signature, headers=headers, argsrepr=argsrepr)
-    except Exception as exc:  # noqa: BLE001 - kombu wraps Redis's errors in its own: any of them is a 503
+    except (redis.RedisError, OSError, OperationalError) as exc:  # kombu wraps a failed connect in its own error
         log.warning("could not prepare the ingest message for source=%s: %s", source, type(exc).__name__)
         raise _unavailable(state, "state store") from exc
 
