@@ -23,7 +23,6 @@ from typing import Any
 from celery import Signature
 from kombu import Connection, Producer
 from kombu.transport import redis as kombu_redis
-from kombu.utils.json import dumps
 
 from switchboard.admission import PushEntry
 from tasks.kept_publisher import KeptPublisher
@@ -42,7 +41,8 @@ class _RecordingChannel(kombu_redis.Channel):
             # kombu would also PEXPIRE the queue's lists: not something one LPUSH in our script does
             raise ValueError(f"queue {queue!r} has x-expires: publish it the usual way")
         key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
-        self.recorded.append(PushEntry(self.global_keyprefix + key, dumps(message)))
+        # kombu_redis.dumps: looked up per call, as kombu's _put does (tasks/json_codec.py sets it to orjson's)
+        self.recorded.append(PushEntry(self.global_keyprefix + key, kombu_redis.dumps(message)))
 
     def take_recorded(self) -> PushEntry:
         recorded, self.recorded = self.recorded, []

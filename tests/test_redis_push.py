@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 import requests
+from kombu.transport import redis as kombu_redis
 
 from switchboard.admission import Gate, PushEntry
 from switchboard.broker import same_redis_database
@@ -84,6 +85,7 @@ def test_the_entry_is_what_a_publish_pushes(own_redis: RedisServer, key_prefix: 
     [published] = client.lrange(entry.key, 0, -1)
     ours = json.loads(entry.payload)
     assert _without_ids(ours) == _without_ids(json.loads(published))
+    assert entry.payload == kombu_redis.dumps(ours)  # serialized as the transport does (orjson: tasks/json_codec.py)
     assert ours["headers"]["task"] == "switchboard.ingest" and ours["properties"]["delivery_info"]["routing_key"]
     builder.close()
 
