@@ -51,8 +51,10 @@ def test_processes_refresh_a_short_lived_token_before_it_expires(sb: Sandbox, re
     assert [e for e in entries if e["status"] != 200] == []  # not one 401: refreshed ahead of expiry
     oauth = sb.oauth("genesys")
     # 5 s of calls with 2 s tokens and no 401 needs at least 3 tokens; refreshing at ~80% of the lifetime
-    # (and by one process at a time) needs no more than one per 1.5 s, plus the first and some slack.
-    assert 3 <= oauth["token_requests"] <= elapsed / (2 * 0.75) + 2, (oauth, elapsed)
+    # (and by one process at a time) needs no more than one per 1.5 s, plus the first and some slack: 4 on an
+    # idle machine, 4-5 with the cores saturated, 6 once in a CI run (2026-12-07). Each process refreshing on
+    # its own would need ~8, above the bound.
+    assert 3 <= oauth["token_requests"] <= elapsed / (2 * 0.75) + 3, (oauth, elapsed)
     assert oauth["failed_requests"] == 0
     assert len({bearer_of(e) for e in entries}) == oauth["tokens_issued"]
 
