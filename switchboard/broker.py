@@ -19,7 +19,7 @@ def same_redis_database(broker_url: str, state_url: str) -> bool:
     options, as redis-py reads the URLs). Then the receiver's gate script pushes the ingest message itself
     (tasks/redis_push.py). Conservative: two spellings of one database (``localhost`` and ``127.0.0.1``, a
     missing ``/0``) count as different, which costs only the extra round trip."""
-    if is_rabbitmq(broker_url) or ";" in broker_url or not broker_url.startswith(("redis://", "rediss://")):
+    if ";" in broker_url or not broker_url.startswith(("redis://", "rediss://")):
         return False  # RabbitMQ, a failover list, a socket path or another transport
     try:
         return redis.connection.parse_url(broker_url) == redis.connection.parse_url(state_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import sys
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 from werkzeug.serving import make_server
 
@@ -68,6 +70,11 @@ def config_copy(directory: Path, changes: dict[str, list[tuple[str, str]]] | Non
             text = text.replace(old, new, 1)
         (directory / path.name).write_text(text)
     return directory
+
+
+def queued_event_ids(broker: Any, queue: str = "ingest") -> list[str]:
+    """The event ids of the messages waiting on a Redis broker's ``queue`` (a redis.Redis on its database)."""
+    return [json.loads(m)["headers"]["event_id"] for m in broker.lrange(queue, 0, -1)]
 
 
 def service_env(broker_url: str, redis_url: str, pagerduty_url: str, prefix: str, **extra: str) -> dict[str, str]:

@@ -37,13 +37,20 @@ def unique_iot(**changes: Any) -> dict[str, Any]:
     return sample("iot-temp-critical.json", idempotencyKey=f"sensor-evt-{uuid.uuid4().hex}", **changes)
 
 
-def post(ctx: dict, source: str, payload: dict[str, Any] | bytes, *, request_id: str | None = None) -> str:
-    """Sign and post; assert 202; return the event id."""
+def send(ctx: dict, source: str, payload: dict[str, Any] | bytes, *,
+         request_id: str | None = None) -> requests.Response:
+    """Sign and post to ``ctx["url"]`` with ``ctx["env"]``'s config and secrets; the answer, whatever it is. The
+    same ``request_id`` is the same delivery (a sender's retry)."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     config = load_config(Path(ctx["env"].get("SWITCHBOARD_CONFIG_DIR") or load_settings(ctx["env"]).config_dir))
     secret = SECRETS[SECRET_ENV[source]].split(",")[0]
     rid = request_id or uuid.uuid4().hex
-    r = post_signed(ctx["url"], source, config.sources[source], body, secret, request_id=rid, msg_id=f"msg_{rid}")
+    return post_signed(ctx["url"], source, config.sources[source], body, secret, request_id=rid, msg_id=f"msg_{rid}")
+
+
+def post(ctx: dict, source: str, payload: dict[str, Any] | bytes, *, request_id: str | None = None) -> str:
+    """Sign and post; assert 202; return the event id."""
+    r = send(ctx, source, payload, request_id=request_id)
     assert r.status_code == 202, r.text
     return r.json()["event_id"]
 

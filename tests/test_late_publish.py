@@ -25,15 +25,11 @@ from switchboard.sender import post_signed
 from switchboard.settings import load_settings
 from switchboard.waiting import wait_for
 from tests.conftest import REDIS_STATE_URL
-from tests.helpers import SECRETS, ReceiverServer, service_env
+from tests.helpers import SECRETS, ReceiverServer, queued_event_ids, service_env
 from tests.posting import unique_ztp
 from tests.reliability.stack import RedisServer
 from vendor_sandbox.server import SandboxServer
 from webhook_app import late_publish
-
-
-def _queued_event_ids(broker: redis.Redis) -> list[str]:
-    return [json.loads(m)["headers"]["event_id"] for m in broker.lrange("ingest", 0, -1)]
 
 
 def test_an_event_neither_enqueued_nor_released_is_published_when_the_broker_is_back(
@@ -64,14 +60,14 @@ def test_an_event_neither_enqueued_nor_released_is_published_when_the_broker_is_
 
             server.start()  # same port, same data
             broker = redis.Redis.from_url(f"{server.url}/0", decode_responses=True)
-            wait_for(lambda: _queued_event_ids(broker), 20, 0.05, "the held event to reach the broker")
-            [event_id] = _queued_event_ids(broker)
+            wait_for(lambda: queued_event_ids(broker), 20, 0.05, "the held event to reach the broker")
+            [event_id] = queued_event_ids(broker)
             assert state.ledger.trace(event_id)["source"] == "ztp"  # the event the gate accepted
 
             retry = send()  # the sender's retry: a duplicate of the event that is now queued
             assert retry.status_code == 200, retry.text
             assert retry.json() == {"status": "duplicate", "event_id": event_id}
-            assert _queued_event_ids(broker) == [event_id]  # queued once
+            assert queued_event_ids(broker) == [event_id]  # queued once
             wait_for(lambda: state.late.pending() == 0, 5, 0.05, "the late publisher to finish")
             assert LATE_PUBLISHES.labels("published")._value.get() == published_before + 1
 
@@ -128,15 +124,15 @@ def test_an_event_whose_gate_reply_was_lost_is_published_once_the_store_shows_it
 
         server.start()
         broker = redis.Redis.from_url(f"{server.url}/0", decode_responses=True)
-        wait_for(lambda: _queued_event_ids(broker), 20, 0.05, "the event the gate accepted to reach the broker")
-        [event_id] = _queued_event_ids(broker)
+        wait_for(lambda: queued_event_ids(broker), 20, 0.05, "the event the gate accepted to reach the broker")
+        [event_id] = queued_event_ids(broker)
         assert state.ledger.trace(event_id)["source"] == "ztp"
 
         retry = send()
         assert retry.status_code == 200, retry.text
         assert retry.json() == {"status": "duplicate", "event_id": event_id}
         wait_for(lambda: state.late.pending() == 0, 5, 0.05, "the late publisher to finish")
-        assert _queued_event_ids(broker) == [event_id]  # queued once
+        assert queued_event_ids(broker) == [event_id]  # queued once
         assert LATE_PUBLISHES.labels("published")._value.get() == published_before + 1
 
 
@@ -151,11 +147,11 @@ def test_an_event_the_gate_never_admitted_is_not_published(
         wait_for(lambda: state.late.pending() == 0, 20, 0.05, "the late publisher to resolve the event")
         assert LATE_PUBLISHES.labels("not_accepted")._value.get() == not_accepted_before + 1
         broker = redis.Redis.from_url(f"{server.url}/0", decode_responses=True)
-        assert _queued_event_ids(broker) == []  # nothing claimed, nothing published
+        assert queued_event_ids(broker) == []  # nothing claimed, nothing published
 
         retry = send()
         assert retry.status_code == 202, retry.text  # a new event: the first one never existed
-        assert _queued_event_ids(broker) == [retry.json()["event_id"]]
+        assert queued_event_ids(broker) == [retry.json()["event_id"]]
 
 
 def test_events_of_unknown_admission_are_held_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,14 +14,11 @@ from typing import Any
 
 import pytest
 import redis
-import requests
 from kombu.transport import redis as kombu_redis
 
 from switchboard.admission import Gate, PushEntry
 from switchboard.broker import same_redis_database
-from switchboard.config import load_config
 from switchboard.idempotency import IdempotencyKey
-from switchboard.sender import post_signed
 from switchboard.settings import load_settings
 from switchboard.store import Keys
 from switchboard.waiting import wait_for
@@ -29,8 +26,8 @@ from tasks.app import INGEST_QUEUE, make_celery
 from tasks.kept_publisher import KeptPublisher
 from tasks.pipeline import ingest_signature
 from tasks.redis_push import RedisPushBuilder
-from tests.helpers import SECRETS, ReceiverServer, WorkerProcess, config_copy, service_env
-from tests.posting import unique_ztp
+from tests.helpers import ReceiverServer, WorkerProcess, config_copy, queued_event_ids, service_env
+from tests.posting import send, unique_ztp
 from tests.reliability.stack import RedisServer
 from vendor_sandbox.server import SandboxServer
 from webhook_app import create_app
@@ -140,46 +137,37 @@ def test_a_queue_that_is_not_a_list_writes_nothing(own_redis: RedisServer) -> No
     assert client.lrange("ingest", 0, -1) == ["m2"]
 
 
-def _queued_event_ids(client: redis.Redis) -> list[str]:
-    return [json.loads(m)["headers"]["event_id"] for m in client.lrange(INGEST_QUEUE, 0, -1)]
-
-
 def test_the_receiver_accepts_and_enqueues_in_one_step_and_a_worker_runs_it(
         own_redis: RedisServer, sandbox: SandboxServer, run_id: str, tmp_path: Path) -> None:
     url = f"{own_redis.url}/0"
     env = service_env(url, url, sandbox.url, f"t{run_id}push:")
-    config = load_config(load_settings(env).config_dir)
-    secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
     client = redis.Redis.from_url(url, decode_responses=True)
-    other_db = create_app(load_settings({**env, "SWITCHBOARD_BROKER_URL": f"{own_redis.url}/1"}), config)
+    other_db = create_app(load_settings({**env, "SWITCHBOARD_BROKER_URL": f"{own_redis.url}/1"}))
     assert other_db.extensions["switchboard"].push_builder is None
 
     with ReceiverServer(env) as receiver:
         assert receiver.state.push_builder is not None
-
-        def send(body: bytes, msg_id: str) -> requests.Response:
-            return post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, msg_id=msg_id)
-
+        ctx = {"env": env, "url": receiver.url}
         body = json.dumps(unique_ztp()).encode()
-        first = send(body, "msg_push1")
+        first = send(ctx, "ztp", body, request_id="push1")
         assert first.status_code == 202, first.text
         event_id = first.json()["event_id"]
-        assert _queued_event_ids(client) == [event_id]
+        assert queued_event_ids(client) == [event_id]
         assert receiver.state.ledger.trace(event_id)["source"] == "ztp"
-        again = send(body, "msg_push1")  # the sender's retry
+        again = send(ctx, "ztp", body, request_id="push1")  # the sender's retry
         assert again.status_code == 200 and again.json()["event_id"] == event_id
-        invalid = send(json.dumps({"not": "a ztp event"}).encode(), "msg_push2")
+        invalid = send(ctx, "ztp", {"not": "a ztp event"}, request_id="push2")
         assert invalid.status_code == 422
-        assert _queued_event_ids(client) == [event_id]  # neither the duplicate nor the invalid one is queued
+        assert queued_event_ids(client) == [event_id]  # neither the duplicate nor the invalid one is queued
 
         own_redis.stop()  # store and broker away: 503, nothing held for later
-        down = send(json.dumps(unique_ztp()).encode(), "msg_push3")
+        down = send(ctx, "ztp", unique_ztp(), request_id="push3")
         assert down.status_code == 503 and down.headers["Retry-After"]
         assert receiver.state.late.pending() == 0
         own_redis.start()
-        back = send(json.dumps(unique_ztp()).encode(), "msg_push3")  # the retry is a new, accepted event
+        back = send(ctx, "ztp", unique_ztp(), request_id="push3")  # the retry is a new, accepted event
         assert back.status_code == 202, back.text
-        queued = _queued_event_ids(client)
+        queued = queued_event_ids(client)
         assert queued == [back.json()["event_id"], event_id]
 
         with WorkerProcess(env, tmp_path):
@@ -195,15 +183,12 @@ def test_with_the_per_stage_grain_the_receiver_publishes_after_the_gate(
     grain = [("pipeline_grain: fused", "pipeline_grain: chain")]
     config_dir = config_copy(tmp_path / "config", {"service.yaml": grain})
     env = service_env(url, url, sandbox.url, f"t{run_id}pushc:", SWITCHBOARD_CONFIG_DIR=str(config_dir))
-    config = load_config(config_dir)
-    secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
     with ReceiverServer(env) as receiver:
         assert receiver.state.push_builder is not None
-        body = json.dumps(unique_ztp()).encode()
-        answer = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, msg_id="msg_chain1")
+        answer = send({"env": env, "url": receiver.url}, "ztp", unique_ztp(), request_id="chain1")
         assert answer.status_code == 202, answer.text
         client = redis.Redis.from_url(url, decode_responses=True)
-        assert _queued_event_ids(client) == [answer.json()["event_id"]]  # once: published, not also pushed
+        assert queued_event_ids(client) == [answer.json()["event_id"]]  # once: published, not also pushed
 
 
 def test_a_store_away_before_the_first_webhook_is_a_503_and_nothing_is_claimed(
@@ -212,14 +197,13 @@ def test_a_store_away_before_the_first_webhook_is_a_503_and_nothing_is_claimed(
     the gate, so the retry is a new event."""
     url = f"{own_redis.url}/0"
     env = service_env(url, url, sandbox.url, f"t{run_id}pushd:")
-    config = load_config(load_settings(env).config_dir)
-    secret = SECRETS["SWITCHBOARD_SECRET_ZTP"].split(",")[0]
     with ReceiverServer(env) as receiver:
+        ctx = {"env": env, "url": receiver.url}
         body = json.dumps(unique_ztp()).encode()
         own_redis.stop()
-        down = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, msg_id="msg_down1")
+        down = send(ctx, "ztp", body, request_id="down1")
         assert down.status_code == 503 and down.json()["error"] == "state store unavailable, retry later"
         own_redis.start()
-        back = post_signed(receiver.url, "ztp", config.sources["ztp"], body, secret, msg_id="msg_down1")
+        back = send(ctx, "ztp", body, request_id="down1")
         assert back.status_code == 202, back.text
-        assert _queued_event_ids(redis.Redis.from_url(url)) == [back.json()["event_id"]]
+        assert queued_event_ids(redis.Redis.from_url(url)) == [back.json()["event_id"]]
