@@ -5,6 +5,7 @@ results.json with the keys and sane values the README's table is made from. Figu
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,16 @@ def test_the_bench_runs_every_phase_and_writes_its_results(tmp_path: Path) -> No
     assert [sent for sent, _ in series] == sorted({sent for sent, _ in series}) and series[-1][0] == memory["events"]
     assert len(series) >= 2 and all(mb > 0 for _, mb in series)
     assert results["versions"]["celery"] and results["machine"]["cores"] >= 1 and results["grain"] in ("fused", "chain")
-    assert "| redis | ingress req/s |" in done.stdout  # the table
+    assert "| redis | ingress req/s (median of 2 alternating rounds' ratios: " in done.stdout  # the table
+    ingress = redis_run["ingress"]  # tiny mode: two rounds of 100 requests per app, bare then receiver
+    bare, receiver = ingress["bare"], ingress["receiver"]
+    assert ingress["rounds"] == 2 and bare["requests"] == receiver["requests"] == 200
+    assert ingress["round_ratios"] == [round(r / b, 3) for r, b in zip(receiver["round_req_per_s"],
+                                                                      bare["round_req_per_s"], strict=True)]
+    assert ingress["ratio"] == round(statistics.median(ingress["round_ratios"]), 3) == results["ingress_ratio"]
+    assert ingress["p99_ratio"] == round(statistics.median(ingress["round_p99_ratios"]), 3)
+    assert bare["cpu_ms_per_request"]["gunicorn pool children"] > 0  # summed over its rounds, per request
+    assert receiver["cpu_ms_per_request"]["gunicorn pool children"] > 0 and receiver["cpu_ms_per_request"]["redis"] > 0
     ceiling = results["brokers"]["redis"]["summary"]["pipeline_ceiling_ratio"]
     assert 0 < ceiling < 0.5 and "| redis | pipeline ceiling: an event costing only its 2 no-op tasks" in done.stdout
     assert "| redis | per event, grain fused (median round) |" in done.stdout  # where the CPU goes
