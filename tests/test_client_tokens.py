@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -52,11 +54,52 @@ def test_processes_refresh_a_short_lived_token_before_it_expires(sb: Sandbox, re
     oauth = sb.oauth("genesys")
     # 5 s of calls with 2 s tokens and no 401 needs at least 3 tokens; refreshing at ~80% of the lifetime
     # (and by one process at a time) needs no more than one per 1.5 s, plus the first and some slack: 4 on an
-    # idle machine, 4-5 with the cores saturated, 6 once in a CI run (2026-12-07). Each process refreshing on
-    # its own would need ~8, above the bound.
+    # idle machine, 4-5 with the cores saturated, 6 once in a CI run (2026-12-07): a process that found the
+    # token due could take the lock just after another had refreshed and let go of it, and refresh again
+    # (fixed since; test_a_refresh_finished_while_deciding_is_not_repeated). Each process refreshing on its
+    # own would need ~8, above the bound.
     assert 3 <= oauth["token_requests"] <= elapsed / (2 * 0.75) + 3, (oauth, elapsed)
     assert oauth["failed_requests"] == 0
     assert len({bearer_of(e) for e in entries}) == oauth["tokens_issued"]
+
+
+class _PausingRedis(redis.Redis):
+    """A real Redis client that runs ``pause`` once, before its first EXISTS: in ``TokenManager.token`` that is
+    after it read a token due for refresh and before it takes the refresh lock."""
+
+    pause: Callable[[], None] | None = None
+
+    def exists(self, *names: Any) -> Any:
+        pause, self.pause = self.pause, None
+        if pause is not None:
+            pause()
+        return super().exists(*names)
+
+
+def test_a_refresh_finished_while_deciding_is_not_repeated(sb: Sandbox, redis_url: str, prefix: str) -> None:
+    """Worker A finds the token due for refresh; before A takes the lock, worker B refreshes it and lets go.
+    A must use B's token, not fetch another: each worker refreshing in turn is what the lock is there to stop."""
+    now = [time.time()]
+    paused = _PausingRedis.from_url(redis_url)
+    other = redis.Redis.from_url(redis_url)
+    try:
+        worker_a = genesys_tokens(paused, prefix, sb.url, clock=lambda: now[0])
+        worker_b = genesys_tokens(other, prefix, sb.url, clock=lambda: now[0])
+        first = worker_a.token()
+        now[0] = json.loads(other.get(worker_a.key))["refresh_at"] + 1  # due for refresh, still valid
+        refreshed_by_b: list[str] = []
+        paused.pause = lambda: refreshed_by_b.append(worker_b.token())
+
+        token = worker_a.token()
+
+        assert refreshed_by_b and refreshed_by_b[0] != first  # B did refresh in between
+        assert token == refreshed_by_b[0]
+        oauth = sb.oauth("genesys")
+        assert (oauth["token_requests"], oauth["tokens_issued"]) == (2, 2)  # the first token and B's, no third
+        assert other.get(worker_a.key + ":lock") is None  # A let go of the lock it took
+    finally:
+        paused.close()
+        other.close()
 
 
 # --- 401 and invalidation ----------------------------------------------------------------------------------
