@@ -66,6 +66,7 @@ def ingress(ctx: BenchContext) -> dict[str, Any]:
                 batch = trunk_down_requests(env, n // rounds)  # new ids: nothing is a duplicate
                 before = snapshot()
                 result = closed_loop(port, batch, concurrency=16)
+                # the other app's gunicorn, idle meanwhile, counts as "other"
                 cpu = cpu_ms_per_item(before, snapshot(), {"gunicorn": gunicorn.proc.pid}, len(batch))
                 assert result.statuses() == {202: len(batch)}, f"{name}: {result.statuses()} errors={result.errors}"
                 acc = per[name]

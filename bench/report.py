@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _rounds(ratios: list[float] | None) -> str:
-    """" (median of N alternating rounds' ratios: a / b / ...)", or nothing for a run from before the rounds."""
+    """The ingress rows' note on their rounds' ratios; empty for a results file from before the rounds."""
     if not ratios:
         return ""
     return f" (median of {len(ratios)} alternating rounds' ratios: {' / '.join(map(str, ratios))})"

@@ -108,8 +108,8 @@ class TokenManager:
                 return cached["access_token"]
             try:
                 # Read again under the lock: another worker may have refreshed and let go of the lock since our
-                # read, and refreshing again would spend one more of the token endpoint's requests (seen as
-                # 6 token requests instead of 4-5 in tests/test_client_tokens.py on a busy CI machine).
+                # read, and refreshing again would spend one more of the token endpoint's requests (the likely
+                # cause of 6 token requests instead of 4-5 in tests/test_client_tokens.py on a busy CI machine).
                 fresh = self._cached()
                 if fresh and self.clock() < fresh["refresh_at"]:
                     return fresh["access_token"]
