@@ -92,6 +92,11 @@ class TokenManager:
         raw = self.r.get(self.key)
         return json.loads(raw) if raw else None
 
+    def _fresh(self) -> str | None:
+        """The cached token if it is not yet due for refresh (read again: another worker may have refreshed)."""
+        cached = self._cached()
+        return cached["access_token"] if cached and self.clock() < cached["refresh_at"] else None
+
     def token(self) -> str:
         now = self.clock()
         cached = self._cached()
@@ -110,9 +115,9 @@ class TokenManager:
                 # Read again under the lock: another worker may have refreshed and let go of the lock since our
                 # read, and refreshing again would spend one more of the token endpoint's requests (the likely
                 # cause of 6 token requests instead of 4-5 in tests/test_client_tokens.py on a busy CI machine).
-                fresh = self._cached()
-                if fresh and self.clock() < fresh["refresh_at"]:
-                    return fresh["access_token"]
+                fresh = self._fresh()
+                if fresh is not None:
+                    return fresh
                 try:
                     return self._refresh()
                 except VendorError as exc:
@@ -132,10 +137,8 @@ class TokenManager:
         if not lock.acquire():
             raise VendorError(f"{self.name} token: another worker holds the refresh lock too long", retryable=True)
         try:
-            cached = self._cached()
-            if cached and self.clock() < cached["refresh_at"]:
-                return cached["access_token"]
-            return self._refresh()
+            fresh = self._fresh()  # whoever held the lock may have fetched one
+            return fresh if fresh is not None else self._refresh()
         finally:
             _release(lock)
 

@@ -54,6 +54,14 @@ def test_the_gate_pushes_only_when_broker_and_store_are_one_database(broker: str
     assert same_redis_database(broker, state) is same
 
 
+ENVELOPE = {"event_id": "e1", "source": "ztp", "received_at": 12.5, "payload": {"deviceMac": "AA"}}
+
+
+def _celery(url: str) -> Any:
+    """The app with ``url`` as both broker and store."""
+    return make_celery(load_settings({"SWITCHBOARD_BROKER_URL": url, "SWITCHBOARD_REDIS_URL": url}))
+
+
 def _without_ids(message: dict[str, Any]) -> dict[str, Any]:
     """The message less what differs between two publishes of one signature (task id, tag, publish time)."""
     headers = {k: v for k, v in message["headers"].items() if k not in ("id", "root_id", "published_at")}
@@ -64,11 +72,11 @@ def _without_ids(message: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("key_prefix", ["", "sbx:"])
 def test_the_entry_is_what_a_publish_pushes(own_redis: RedisServer, key_prefix: str) -> None:
     url = f"{own_redis.url}/0"
-    celery = make_celery(load_settings({"SWITCHBOARD_BROKER_URL": url, "SWITCHBOARD_REDIS_URL": url}))
+    celery = _celery(url)
     if key_prefix:  # kombu's global_keyprefix: the list's name carries it
         celery.conf.broker_transport_options = {**celery.conf.broker_transport_options,
                                                 "global_keyprefix": key_prefix}
-    envelope = {"event_id": "e1", "source": "ztp", "received_at": 12.5, "payload": {"deviceMac": "AA"}}
+    envelope = ENVELOPE
     options = {"headers": {"event_id": "e1"}, "argsrepr": "({'event_id': 'e1'},)"}
     builder = RedisPushBuilder(celery, [INGEST_QUEUE])
     entry = builder.build(ingest_signature(celery, envelope, "fused"), **options)
@@ -91,10 +99,9 @@ def test_a_chain_is_refused_before_anything_is_sent(own_redis: RedisServer) -> N
     """Celery publishes a chain's first message through a producer of its own, not the recording one: building
     it would publish it for real."""
     url = f"{own_redis.url}/0"
-    celery = make_celery(load_settings({"SWITCHBOARD_BROKER_URL": url, "SWITCHBOARD_REDIS_URL": url}))
-    envelope = {"event_id": "e1", "source": "ztp", "received_at": 12.5, "payload": {"deviceMac": "AA"}}
+    celery = _celery(url)
     with pytest.raises(ValueError, match="chain"):
-        RedisPushBuilder(celery, [INGEST_QUEUE]).build(ingest_signature(celery, envelope, "chain"), headers={},
+        RedisPushBuilder(celery, [INGEST_QUEUE]).build(ingest_signature(celery, ENVELOPE, "chain"), headers={},
                                                        argsrepr="")
     assert redis.Redis.from_url(url).llen(INGEST_QUEUE) == 0
 

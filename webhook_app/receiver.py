@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from celery import Celery, Signature
@@ -128,18 +128,19 @@ def _receive(state: ReceiverState, source: str) -> Response:
     keys = [] if invalid is not None else idempotency_keys(source, source_cfg, state.keys, body, headers, payload,
                                                            webhook_id)
     admit = invalid is None and not over
-    push = _push_entry(state, source, event_id, payload, now) if admit and state.push_builder is not None else None
+    # built once: pushed by the gate's script, or published after it (now, or later by the late publisher)
+    message = _ingest_message(state, source, event_id, payload, now) if admit else None
+    push = _push_entry(state, source, message) if message is not None and state.push_builder is not None else None
     try:
         rate = source_cfg["ingress_rate"]
         verdict = state.gate.check(source, rate["limit"], rate["per_seconds"], admit=admit, event_id=event_id,
                                    received_at=now, idempotency=keys, body=body, push=push)
     except redis.RedisError as exc:
         # With ``push`` the script either ran whole (accepted and in the ingest queue) or not at all: nothing to hold.
-        if admit and push is None:
+        if message is not None and push is None:
             # The script may have run and only its reply been lost: if so the event is accepted and the
             # sender's retry will be told "duplicate" of it, so it is published once the store shows that.
-            state.late.add_uncertain(event_id, _enqueuer(state, source, event_id, payload, now),
-                                     lambda: state.ledger.accepted(event_id))
+            state.late.add_uncertain(event_id, _enqueuer(state, message), lambda: state.ledger.accepted(event_id))
         raise _unavailable(state, "state store") from exc
     if verdict.kind == "limited":
         raise Rejection(429, {"error": "source over its ingress rate"}, {"Retry-After": str(verdict.retry_after_s)})
@@ -152,7 +153,8 @@ def _receive(state: ReceiverState, source: str) -> Response:
     if verdict.kind == "duplicate":
         return _answer(200, {"status": "duplicate", "event_id": verdict.earlier})
     if push is None:
-        _publish(state, source, keys, event_id, payload, now)
+        assert message is not None  # admitted: valid and not over the backlog bound
+        _publish(state, source, keys, event_id, message)
     log.info("accepted webhook source=%s event_id=%s", source, event_id)
     return _answer(202, {"status": "accepted", "event_id": event_id})
 
@@ -163,48 +165,49 @@ def _receive(state: ReceiverState, source: str) -> Response:
 PUBLISH_TIMEOUT_S = 2.0
 
 
-def _ingest_message(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
-                    now: float) -> tuple[Signature, dict[str, str], str]:
+class IngestMessage(NamedTuple):
     """This event's ingest task: its signature, message headers and argsrepr."""
+    signature: Signature
+    headers: dict[str, str]
+    argsrepr: str
+
+
+def _ingest_message(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
+                    now: float) -> IngestMessage:
     envelope = {"event_id": event_id, "source": source, "received_at": now, "payload": payload}
     signature = ingest_signature(state.celery, envelope, state.config.service["pipeline_grain"])
     # argsrepr: what Flower shows as the task's arguments; Celery would repr the whole envelope per
     # publish (bench/profile.py: ~4% of a request), and the event id is what operators search for
-    return signature, {"event_id": event_id}, repr(({"event_id": event_id, "source": source},))
+    return IngestMessage(signature, {"event_id": event_id}, repr(({"event_id": event_id, "source": source},)))
 
 
-def _enqueuer(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
-              now: float) -> Callable[[], None]:
+def _enqueuer(state: ReceiverState, message: IngestMessage) -> Callable[[], None]:
     """The publish of this event's ingest message, to call now or (webhook_app/late_publish.py) later."""
-    signature, headers, argsrepr = _ingest_message(state, source, event_id, payload, now)
-
     def enqueue() -> None:
-        state.publisher.publish(signature, headers=headers, argsrepr=argsrepr,
+        state.publisher.publish(message.signature, headers=message.headers, argsrepr=message.argsrepr,
                                 timeout_s=PUBLISH_TIMEOUT_S, retry=False)  # a 503 now, not a held request
 
     return enqueue
 
 
-def _push_entry(state: ReceiverState, source: str, event_id: str, payload: dict[str, Any],
-                now: float) -> PushEntry | None:
+def _push_entry(state: ReceiverState, source: str, message: IngestMessage) -> PushEntry | None:
     """The ingest message as the gate's script will push it; None for the per-stage grain's chain, which is
     published after the gate as on any broker. Its first build on a connection declares the queue on Redis: a
     store that is away is a 503, before anything is claimed."""
     assert state.push_builder is not None
-    signature, headers, argsrepr = _ingest_message(state, source, event_id, payload, now)
-    if signature.subtask_type:
+    if message.signature.subtask_type:
         return None
     try:
-        return state.push_builder.build(signature, headers=headers, argsrepr=argsrepr)
+        return state.push_builder.build(message.signature, headers=message.headers, argsrepr=message.argsrepr)
     except (redis.RedisError, OSError, OperationalError) as exc:  # kombu wraps a failed connect in its own error
         log.warning("could not prepare the ingest message for source=%s: %s", source, type(exc).__name__)
         raise _unavailable(state, "state store") from exc
 
 
-def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str, payload: dict[str, Any],
-             now: float) -> None:
+def _publish(state: ReceiverState, source: str, keys: list[IdempotencyKey], event_id: str,
+             message: IngestMessage) -> None:
     """Publish an accepted event's ingest message; if the broker does not take it, un-accept it and raise 503."""
-    enqueue = _enqueuer(state, source, event_id, payload, now)
+    enqueue = _enqueuer(state, message)
     try:
         enqueue()
     except Exception as exc:  # noqa: BLE001 - any publish failure: un-accept, answer 503, lose nothing
