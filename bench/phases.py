@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.context import BenchContext
 from bench.cpu import cpu_ms_per_item, snapshot
+from bench.floor_app import clean_up
 from bench.load import closed_loop, open_loop, percentile
 from bench.scenario import trunk_down_requests
 from bench.stack import pause, resume, start_gunicorn, start_worker
@@ -48,10 +49,14 @@ def ingress(ctx: BenchContext) -> dict[str, Any]:
     drifts within minutes (the load generator's own CPU per request moved 0.51 -> 0.77 ms between the two legs
     of one run), so a ratio of two legs run one after the other measured the drift as much as the receiver.
     Each receiver round is divided by the bare round just before it and the ratios' median is the figure, as
-    for the pipeline's rounds; requests/s, latencies and CPU are also given over all of each app's rounds."""
+    for the pipeline's rounds; requests/s, latencies and CPU are also given over all of each app's rounds.
+    Each round then runs the floor (``bench/floor_app.py``: the four duties at their cheapest), whose ratios to
+    the round's bare figures are given the same way: how much of the gap to bare Flask the duties themselves
+    cost, and how much the receiver's way of doing them."""
     n, rounds = counts(ctx)["ingress"], ingress_rounds(ctx)
     env = ctx.env()
-    apps = (("bare", "bench.bare_app:app"), ("receiver", "webhook_app.wsgi:app"))
+    apps = (("bare", "bench.bare_app:app"), ("receiver", "webhook_app.wsgi:app"),
+            ("floor", "bench.floor_app:create_app()"))
     per: dict[str, dict[str, Any]] = {name: {"seconds": 0.0, "replies": [], "rates": [], "p99s": [], "cpu": {}}
                                       for name, _ in apps}
     with ExitStack() as running:
@@ -66,7 +71,7 @@ def ingress(ctx: BenchContext) -> dict[str, Any]:
                 batch = trunk_down_requests(env, n // rounds)  # new ids: nothing is a duplicate
                 before = snapshot()
                 result = closed_loop(port, batch, concurrency=16)
-                # the other app's gunicorn, idle meanwhile, counts as "other"
+                # the other apps' gunicorns, idle meanwhile, count as "other"
                 cpu = cpu_ms_per_item(before, snapshot(), {"gunicorn": gunicorn.proc.pid}, len(batch))
                 assert result.statuses() == {202: len(batch)}, f"{name}: {result.statuses()} errors={result.errors}"
                 acc = per[name]
@@ -77,19 +82,22 @@ def ingress(ctx: BenchContext) -> dict[str, Any]:
                 for role, ms in cpu.items():
                     acc["cpu"][role] = acc["cpu"].get(role, 0.0) + ms * len(batch)
     ctx.purge()
+    clean_up(env["SWITCHBOARD_BROKER_URL"], env["SWITCHBOARD_REDIS_URL"], env["SWITCHBOARD_KEY_PREFIX"])
     out: dict[str, Any] = {"rounds": rounds}
     for name, acc in per.items():
         count = len(acc["replies"])
         out[name] = {"requests": count, "req_per_s": round(count / acc["seconds"], 1), "statuses": {202: count},
                      **_latency_ms(acc["replies"]), "round_req_per_s": acc["rates"], "round_p99_ms": acc["p99s"],
                      "cpu_ms_per_request": {role: round(ms / count, 3) for role, ms in acc["cpu"].items()}}
-    bare, receiver = out["bare"], out["receiver"]
-    out["round_ratios"] = [round(r / b, 3) for r, b in zip(receiver["round_req_per_s"], bare["round_req_per_s"],
-                                                             strict=True)]
-    out["round_p99_ratios"] = [round(r / max(0.001, b), 3) for r, b in zip(receiver["round_p99_ms"],
-                                                                           bare["round_p99_ms"], strict=True)]
-    out["ratio"] = round(statistics.median(out["round_ratios"]), 3)
-    out["p99_ratio"] = round(statistics.median(out["round_p99_ratios"]), 3)
+    bare = out["bare"]
+    for name, prefix in (("receiver", ""), ("floor", "floor_")):
+        app = out[name]
+        pairs = zip(app["round_req_per_s"], bare["round_req_per_s"], strict=True)
+        out[f"{prefix}round_ratios"] = [round(r / b, 3) for r, b in pairs]
+        pairs = zip(app["round_p99_ms"], bare["round_p99_ms"], strict=True)
+        out[f"{prefix}round_p99_ratios"] = [round(r / max(0.001, b), 3) for r, b in pairs]
+        out[f"{prefix}ratio"] = round(statistics.median(out[f"{prefix}round_ratios"]), 3)
+        out[f"{prefix}p99_ratio"] = round(statistics.median(out[f"{prefix}round_p99_ratios"]), 3)
     return out
 
 

@@ -127,6 +127,8 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
     if "ingress" in r:
         out["ingress_ratio"] = r["ingress"]["ratio"]
         out["ingress_p99_ratio"] = r["ingress"]["p99_ratio"]
+        if "floor_ratio" in r["ingress"]:
+            out["ingress_floor_ratio"] = r["ingress"]["floor_ratio"]
     if "pipeline" in r:
         out["pipeline_ratio"] = r["pipeline"][r["grain"]]["ratio"]
         ceiling = pipeline_ceiling(r)
@@ -160,6 +162,11 @@ def table(per_broker: dict[str, dict[str, Any]]) -> str:
                         f"{i['receiver']['p50_ms']} / {i['receiver']['p99_ms']} | "
                         f"{i['bare']['p50_ms']} / {i['bare']['p99_ms']} | p99 {i['p99_ratio']} | "
                         f"<= 2 {_ok('ingress_p99_ratio', s)} |")
+            if "floor" in i:
+                rows.append(f"| {name} | ingress floor req/s: HMAC, JSON, one claim-and-enqueue, no more "
+                            f"(bench/floor_app.py){_rounds(i['floor_round_ratios'])} | {i['floor']['req_per_s']} | "
+                            f"bare Flask {i['bare']['req_per_s']} | {i['floor_ratio']} (p99 {i['floor_p99_ratio']}) "
+                            f"| |")
             if "cpu_ms_per_request" in i["receiver"]:
                 rows.append(f"| {name} | ingress CPU ms per request (all processes) | "
                             f"{i['receiver']['cpu_ms_per_request']['total']} | "
@@ -248,7 +255,7 @@ def cpu_tables(per_broker: dict[str, dict[str, Any]]) -> str:
     rows += ["", "| broker | CPU ms per request (all processes) | gunicorn workers | redis | rabbitmq | "
                  "load generator (bench driver) | other | total |", "|---|---|---|---|---|---|---|---|"]
     for name, r in per_broker.items():
-        for app, label in (("bare", "bare Flask 202"), ("receiver", "receiver")):
+        for app, label in (("bare", "bare Flask 202"), ("receiver", "receiver"), ("floor", "ingress floor")):
             cpu = r.get("ingress", {}).get(app, {}).get("cpu_ms_per_request")
             if cpu:
                 rows.append(_cpu_row(name, label, cpu, INGRESS_ROLES))

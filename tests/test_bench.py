@@ -46,13 +46,19 @@ def test_the_bench_runs_every_phase_and_writes_its_results(tmp_path: Path) -> No
     assert len(series) >= 2 and all(mb > 0 for _, mb in series)
     assert results["versions"]["celery"] and results["machine"]["cores"] >= 1 and results["grain"] in ("fused", "chain")
     assert "| redis | ingress req/s (median of 2 alternating rounds' ratios: " in done.stdout  # the table
-    ingress = redis_run["ingress"]  # tiny mode: two rounds of 100 requests per app, bare then receiver
+    ingress = redis_run["ingress"]  # tiny mode: two rounds of 100 requests per app: bare, receiver, floor
     bare, receiver = ingress["bare"], ingress["receiver"]
     assert ingress["rounds"] == 2 and bare["requests"] == receiver["requests"] == 200
     assert ingress["round_ratios"] == [round(r / b, 3) for r, b in zip(receiver["round_req_per_s"],
                                                                       bare["round_req_per_s"], strict=True)]
     assert ingress["ratio"] == round(statistics.median(ingress["round_ratios"]), 3) == results["ingress_ratio"]
     assert ingress["p99_ratio"] == round(statistics.median(ingress["round_p99_ratios"]), 3)
+    floor = ingress["floor"]  # the third app of each round, against the same round's bare figures
+    assert floor["requests"] == 200 and ingress["floor_round_ratios"] == [
+        round(f / b, 3) for f, b in zip(floor["round_req_per_s"], bare["round_req_per_s"], strict=True)]
+    assert ingress["floor_ratio"] == round(statistics.median(ingress["floor_round_ratios"]), 3)
+    assert redis_run["summary"]["ingress_floor_ratio"] == ingress["floor_ratio"]
+    assert "| redis | ingress floor req/s: HMAC, JSON, one claim-and-enqueue" in done.stdout
     assert bare["cpu_ms_per_request"]["gunicorn pool children"] > 0  # summed over its rounds, per request
     assert receiver["cpu_ms_per_request"]["gunicorn pool children"] > 0 and receiver["cpu_ms_per_request"]["redis"] > 0
     ceiling = results["brokers"]["redis"]["summary"]["pipeline_ceiling_ratio"]
