@@ -51,7 +51,9 @@ def create_app() -> Flask:
     on_redis = settings.broker_url.startswith("redis")
     store = redis.Redis.from_url(settings.broker_url if on_redis else settings.redis_url)
     claim_and_push = store.register_script(_CLAIM_AND_PUSH)
-    queue = Queue(QUEUE, Exchange(QUEUE, type="direct"), routing_key=QUEUE, durable=True)
+    # classic queue version 2, as the bench's policy sets for our queues (its pattern names only those)
+    queue = Queue(QUEUE, Exchange(QUEUE, type="direct"), routing_key=QUEUE, durable=True,
+                  queue_arguments={"x-queue-version": 2})
     producer = None if on_redis else Connection(
         settings.broker_url, transport_options={"confirm_publish": True}).Producer(serializer="json")
 
