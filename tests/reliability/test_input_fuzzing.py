@@ -38,7 +38,7 @@ from tests.helpers import config_copy
 from tests.reliability.gunicorn_receiver import GunicornReceiver
 from tests.reliability.inputs import SOURCES, WRONG_SECRET, Watch, body_of, fresh, ingest_depth, watch
 from webhook_app.openapi import build_spec
-from webhook_app.request_checks import MAX_DEPTH
+from webhook_app.request_checks import MAX_DEPTH, Rejection, parse_json
 
 pytestmark = pytest.mark.reliability
 
@@ -216,6 +216,19 @@ def test_nesting_limit_and_a_valid_surrogate_pair(receiver_only: dict) -> None:
         payload = fresh("iot")
         payload["sensorId"] = "sensor-\U0001F600"  # written as "\ud83d\ude00": a pair is text
         w.expect("iot", body_of(payload), {202})
+
+
+def test_a_lone_surrogate_is_found_wherever_an_escape_can_make_one() -> None:
+    """parse_json looks for lone surrogates only in a body with a \\u escape: the strict UTF-8 decode refuses
+    encoded ones, so raw text needs no second look."""
+    assert parse_json('{"v": "caf\u00e9 \U0001F600"}'.encode()) == {"v": "caf\u00e9 \U0001F600"}  # raw UTF-8
+    assert parse_json(b'{"v": "\\\\ud800"}') == {"v": "\\ud800"}  # an escaped backslash, then "ud800": text
+    for body in (b'{"k": 1, "\\udc00": 2}', b'["ok", {"deep": ["\\ud83d"]}]'):  # a key; deep in a list
+        with pytest.raises(Rejection) as refused:
+            parse_json(body)
+        assert refused.value.body["detail"] == "a \\u escape is a lone surrogate"
+    with pytest.raises(Rejection):
+        parse_json('{"v": "\ud800"}'.encode("utf-8", "surrogatepass"))  # encoded, not escaped: not UTF-8
 
 
 @pytest.mark.parametrize("source", SOURCES)
