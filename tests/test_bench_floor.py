@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -15,7 +14,7 @@ from kombu import Connection
 from bench.floor_app import QUEUE, clean_up, create_app, idempotency_prefix
 from bench.scenario import trunk_down_webhooks
 from tests.conftest import REDIS_STATE_URL
-from tests.helpers import service_env
+from tests.helpers import ROOT, service_env
 
 
 @pytest.fixture
@@ -23,7 +22,7 @@ def floor(publish_broker: tuple[str, str], run_id: str, monkeypatch: pytest.Monk
     kind, broker_url = publish_broker
     prefix = f"t{run_id}floor{uuid.uuid4().hex[:6]}:"
     env = service_env(broker_url, REDIS_STATE_URL, "http://127.0.0.1:9", prefix,
-                      SWITCHBOARD_CONFIG_DIR=str(Path("config").resolve()))
+                      SWITCHBOARD_CONFIG_DIR=str(ROOT / "config"))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield {"kind": kind, "env": env, "client": create_app().test_client()}
