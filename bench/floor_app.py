@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import orjson
@@ -48,14 +47,16 @@ def create_app() -> Flask:
     secret = settings.secrets(source_cfg["secrets_env"])[0].encode()
     header, window_s = source_cfg["signature"]["header"], source_cfg["idempotency"]["window_s"]
     idem_prefix = idempotency_prefix(settings.key_prefix)
-    on_redis = settings.broker_url.startswith("redis")
-    store = redis.Redis.from_url(settings.broker_url if on_redis else settings.redis_url)
+    store = _store(settings.broker_url, settings.redis_url)
     claim_and_push = store.register_script(_CLAIM_AND_PUSH)
-    # classic queue version 2, as the bench's policy sets for our queues (its pattern names only those)
-    queue = Queue(QUEUE, Exchange(QUEUE, type="direct"), routing_key=QUEUE, durable=True,
-                  queue_arguments={"x-queue-version": 2})
-    producer = None if on_redis else Connection(
-        settings.broker_url, transport_options={"confirm_publish": True}).Producer(serializer="json")
+    producer = None
+    if not _on_redis(settings.broker_url):
+        producer = Connection(settings.broker_url, transport_options={"confirm_publish": True}).Producer()
+        # classic queue version 2, as the bench's policy sets for our queues (its pattern names only those);
+        # declared once here, not per publish
+        queue = Queue(QUEUE, Exchange(QUEUE, type="direct"), routing_key=QUEUE, durable=True,
+                      queue_arguments={"x-queue-version": 2})
+        producer.maybe_declare(queue)
 
     @app.post("/webhooks/<source>")
     def receive(source: str) -> Response:
@@ -76,7 +77,7 @@ def create_app() -> Flask:
             claimed = store.set(key, event_id, nx=True, ex=window_s)
             if claimed:
                 producer.publish(message, content_type="application/json", content_encoding="utf-8",
-                                 exchange=queue.exchange, routing_key=QUEUE, declare=[queue], delivery_mode=2)
+                                 exchange=QUEUE, routing_key=QUEUE, delivery_mode=2)
         if not claimed:
             return _answer(200, {"status": "duplicate"})
         return _answer(202, {"status": "accepted", "event_id": event_id})
@@ -96,25 +97,23 @@ def idempotency_prefix(key_prefix: str) -> str:
 
 def clean_up(broker_url: str, redis_url: str, key_prefix: str) -> None:
     """Remove what this app left: its list or its queue and exchange, and its idempotency keys."""
-    on_redis = broker_url.startswith("redis")
-    if on_redis:
+    if _on_redis(broker_url):
         redis.Redis.from_url(broker_url).delete(QUEUE)
     else:
         with Connection(broker_url) as conn:
             channel = conn.default_channel
             channel.queue_delete(QUEUE)
             channel.exchange_delete(QUEUE)
-    store = redis.Redis.from_url(broker_url if on_redis else redis_url)
-    for batch in _batches(store.scan_iter(match=idempotency_prefix(key_prefix) + "*", count=1000), 1000):
-        store.delete(*batch)
+    store = _store(broker_url, redis_url)
+    keys = list(store.scan_iter(match=idempotency_prefix(key_prefix) + "*", count=1000))
+    if keys:
+        store.delete(*keys)
 
 
-def _batches(keys: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    for key in keys:
-        batch.append(key)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _on_redis(broker_url: str) -> bool:
+    return broker_url.startswith("redis")
+
+
+def _store(broker_url: str, redis_url: str) -> redis.Redis:
+    """Where the idempotency keys live: the broker's Redis (one script claims and pushes), else the store."""
+    return redis.Redis.from_url(broker_url if _on_redis(broker_url) else redis_url)
