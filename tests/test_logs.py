@@ -11,10 +11,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from switchboard.config import load_config
-from switchboard.logs import ContextFilter, RedactingJsonFormatter, log_context
+from switchboard.logs import PATTERNS, ContextFilter, RedactingJsonFormatter, log_context, redact
 from switchboard.sender import signed_headers
 from switchboard.waiting import wait_for
 from tests.helpers import SECRETS
@@ -113,3 +116,32 @@ def test_a_record_orjson_refuses_is_still_one_redacted_json_line(monkeypatch) ->
     assert [line["count"] for line in lines] == [2**70, 3]
     assert lines[0]["message"] == "bad text \ud800 from [phone]"
     assert lines[1]["message"] == "fine: é with [secret]"
+
+
+# --- the shortcuts before each pattern ----------------------------------------------------------------------
+
+def redact_with_every_pattern(text: str) -> str:
+    """What ``redact`` must return: every pattern run, none skipped by a shortcut."""
+    for pattern, replacement in PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+SHAPED = [*PHONES, "555.123.4567", "555-123-4567", "(555) 123 4567", "555) 123-4567", "+1 5 55 55",
+          "+33 (1) 42 68 53 00", "٥٥٥-١٢٣-٤٥٦٧", "５５５ １２３ ４５６７", "a" * 64, "sha256=" + "F0" * 32, "0" * 63,
+          "Bearer abcdefgh", "basic  Zm9vOmJhcg==", "v1," + "A" * 24, "token=abc", '"api_key": "k-123"',
+          "2026-12-07 10:01:02,123", "whsec_abc", "x" * 70]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(SHAPED), st.text(alphabet="0123456789 .-()+:,aAfFxX\"é٣", max_size=24),
+                          st.text(max_size=8)), max_size=8))
+def test_a_shortcut_never_skips_a_pattern_that_would_match(pieces: list[str]) -> None:
+    line = "".join(pieces)
+    assert redact(line, []) == redact_with_every_pattern(line)
+
+
+@pytest.mark.parametrize("line", SHAPED)
+def test_each_shape_is_redacted_as_every_pattern_would(line: str) -> None:
+    text = f'{{"time": "2026-12-07 10:01:02,123", "message": "seen {line} here"}}'
+    assert redact(text, []) == redact_with_every_pattern(text)
