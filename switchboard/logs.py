@@ -64,11 +64,12 @@ def _any_word(*words: str) -> Callable[[str, str], bool]:
 _ASCII = [chr(code) for code in range(128)]
 _HEX_SHAPE = str.maketrans({c: "x" if c in "0123456789abcdefABCDEF" else "." for c in _ASCII})
 _PHONE_SHAPE = str.maketrans({c: "0" if c.isdigit() else " " if c in " .-" else c for c in _ASCII})
+_HEX_RUN = "x" * 64
 
 
 def _may_hold_hex_run(text: str, _lower: str) -> bool:
     """64 hex digits in a row: what the signature pattern needs."""
-    return not text.isascii() or "x" * 64 in text.translate(_HEX_SHAPE)
+    return not text.isascii() or _HEX_RUN in text.translate(_HEX_SHAPE)
 
 
 def _may_hold_phone(text: str, _lower: str) -> bool:

@@ -70,8 +70,9 @@ def parse_json(body: bytes) -> Any:
         text = body.decode("utf-8")
         payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
                              object_pairs_hook=_no_duplicate_keys)
-        # A lone surrogate can only come from a \\u escape (the strict UTF-8 decode above refuses encoded
-        # ones): without "\\u" in the body, the re-encoding that finds one (~a third of this check) is skipped.
+        # A lone surrogate can only come from a \u escape (the strict UTF-8 decode above refuses encoded
+        # ones): without a backslash-u in the body, the re-encoding that finds one (~a third of this check) is
+        # skipped.
         if "\\u" in text:
             json.dumps(payload, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate anywhere
     except UnicodeEncodeError as exc:
